@@ -1,0 +1,272 @@
+// The agent on the app's main thread: starts the worker, the heartbeat and the recorders, and
+// hands their records to the worker. It records and never sends: serialising, writing and
+// networking happen in the worker, off the app's thread.
+import { Worker } from 'node:worker_threads';
+import { executionAsyncResource } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolveConfig, publicConfig, type AgentConfig, type AgentOptions } from './config.js';
+import { createSharedState, I, type SharedState } from './shared-state.js';
+import type { AgentContext } from './context.js';
+import { Heartbeat } from './heartbeat.js';
+import { RecordChannel } from './channel.js';
+import { ResourceTracker } from './resources/tracker.js';
+import { LoopSampler } from './loop.js';
+import { SyncioRecorder, SYNC_API_NAMES } from './syncio.js';
+import { installShutdown, type ShutdownHandle } from './shutdown/install.js';
+import { CAPTURE_KEY, type CaptureResult, type WorkerInit, type FromWorker } from './worker-messages.js';
+import { PROTOCOL_VERSION, AGENT_VERSION } from '../shared/version.js';
+import type { Unstamped, Hello } from '../shared/protocol.js';
+
+const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
+/** dist/ of the package: frames from here are the agent's, never the app's. */
+const PACKAGE_DIST = dirname(AGENT_DIR);
+
+export interface RunningAgent {
+  readonly run: string;
+  readonly config: AgentConfig;
+  readonly context: AgentContext;
+  readonly tracker: ResourceTracker;
+  /** Stops recording and the worker; what was recorded so far is flushed first. */
+  stop(): void;
+}
+
+function appName(config: AgentConfig): string {
+  if (config.app) return config.app;
+  try {
+    const pkg = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { name?: unknown };
+    if (typeof pkg.name === 'string' && pkg.name) return pkg.name;
+  } catch {
+    // no package.json: fall back to the script
+  }
+  const script = process.argv[1];
+  return script ? script.split(/[\\/]/).pop() ?? 'node' : 'node';
+}
+
+class Agent implements RunningAgent {
+  readonly run = randomBytes(6).toString('hex');
+  readonly shared: SharedState = createSharedState();
+  readonly context: AgentContext;
+  readonly tracker: ResourceTracker;
+  private readonly channel: RecordChannel;
+  private readonly worker: Worker | null;
+  private readonly heartbeat: Heartbeat;
+  private readonly loop: LoopSampler;
+  private readonly syncio: SyncioRecorder | null;
+  private readonly shutdownHandle: ShutdownHandle | null;
+  private readonly intervalTimer: NodeJS.Timeout;
+  private internalDepth = 0;
+  private readonly warned = new Set<string>();
+  private stopped = false;
+
+  constructor(readonly config: AgentConfig, warnings: readonly string[]) {
+    const agent = this;
+    this.context = {
+      config,
+      run: this.run,
+      shared: this.shared,
+      frameOptions: { includeNodeModules: config.nodeModules, ignorePrefixes: [PACKAGE_DIST] },
+      record: (message, urgent) => agent.channel.push(message, urgent),
+      flushSync: (timeoutMs) => agent.channel.flushSync(timeoutMs),
+      internal: (fn) => agent.internal(fn),
+      get inInternal() {
+        return agent.internalDepth > 0;
+      },
+      warn: (message) => agent.warn(message),
+    };
+    for (const w of warnings) this.warn(w);
+
+    // The tracker goes first so that it sees (and excludes) the agent's own resources.
+    this.tracker = new ResourceTracker(this.context);
+    this.tracker.enable();
+
+    this.worker = this.internal(() => this.startWorker());
+    this.channel = new RecordChannel(this.worker, this.shared, this.run);
+    this.channel.push(this.hello());
+
+    this.syncio = config.syncio ? new SyncioRecorder(this.context) : null;
+    this.syncio?.install();
+
+    this.loop = new LoopSampler(this.context);
+    this.heartbeat = new Heartbeat(this.shared, config.heartbeatMs, config.blockThresholdMs, (stretch) => {
+      const slow = this.syncio?.slowCallWithin(stretch.startedAt, stretch.startedAt + stretch.durationMs) ?? null;
+      this.worker?.postMessage({ kind: 'blockMeasured', block: { ...stretch, syncCall: slow } });
+    });
+    this.internal(() => {
+      this.loop.start();
+      this.heartbeat.start();
+    });
+    this.intervalTimer = this.internal(() => setInterval(() => this.sampleInterval(), config.intervalMs));
+    this.intervalTimer.unref();
+
+    Object.defineProperty(globalThis, Symbol.for(CAPTURE_KEY), {
+      value: () => this.captureForWorker(),
+      configurable: true,
+      enumerable: false,
+      writable: true,
+    });
+
+    this.shutdownHandle = config.shutdown ? installShutdown(this.context, this.tracker, () => this.finalSample()) : null;
+  }
+
+  private internal<T>(fn: () => T): T {
+    this.internalDepth++;
+    try {
+      return fn();
+    } finally {
+      this.internalDepth--;
+    }
+  }
+
+  warn(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    try {
+      process.stderr.write(`loopscope: ${message}\n`);
+    } catch {
+      // stderr closed: nothing more to do
+    }
+  }
+
+  private startWorker(): Worker | null {
+    const init: WorkerInit = {
+      loopscopeAgentWorker: true,
+      i32: this.shared.i32,
+      f64: this.shared.f64,
+      config: this.config,
+      run: this.run,
+      syncApis: SYNC_API_NAMES,
+      agentDir: PACKAGE_DIST,
+    };
+    try {
+      const worker = new Worker(join(AGENT_DIR, 'worker', 'main.js'), {
+        workerData: init,
+        // NODE_OPTIONS=-r loopscope/agent reaches workers too; the preload checks workerData.
+        stdout: false,
+        stderr: false,
+        name: 'loopscope-agent',
+      });
+      worker.on('message', (msg: FromWorker) => {
+        if (msg && msg.kind === 'warning') this.warn(msg.message);
+      });
+      worker.on('error', (err) => {
+        this.warn(`agent worker failed (${err.message}); the app carries on without recording`);
+      });
+      worker.on('exit', () => this.channel?.workerGone());
+      // After the listeners: adding a 'message' listener refs the port again.
+      worker.unref();
+      return worker;
+    } catch (err) {
+      this.warn(`could not start the agent worker (${(err as Error).message}); the app carries on without recording`);
+      return null;
+    }
+  }
+
+  private hello(): Unstamped<Hello> {
+    return {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      agentVersion: AGENT_VERSION,
+      app: appName(this.config),
+      pid: process.pid,
+      ppid: process.ppid,
+      parentRun: process.env.LOOPSCOPE_PARENT_RUN || null,
+      hostname: hostname(),
+      argv: process.argv.slice(),
+      execArgv: process.execArgv.slice(),
+      nodeVersion: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      startedAt: performance.timeOrigin,
+      mode: this.config.mode,
+      config: publicConfig(this.config),
+    };
+  }
+
+  /** Runs on the main thread inside Runtime.evaluate, wherever it is blocked. */
+  private captureForWorker(): string {
+    const prev = Error.stackTraceLimit;
+    Error.stackTraceLimit = 100;
+    const stack = new Error().stack ?? '';
+    Error.stackTraceLimit = prev;
+    let resource: CaptureResult['resource'] = null;
+    try {
+      resource = this.tracker.describe(executionAsyncResource());
+    } catch {
+      resource = null;
+    }
+    const result: CaptureResult = { stack, resource };
+    return JSON.stringify(result);
+  }
+
+  private sampleInterval(): void {
+    try {
+      this.context.record(this.loop.sample());
+      this.context.record(this.tracker.sample());
+      const io = this.syncio?.drain();
+      if (io) this.context.record(io);
+      this.channel.flush();
+    } catch (err) {
+      this.warn(`sampling failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** A last loop/resources/syncio sample on the way out, so short runs still have one. */
+  private finalSample(): void {
+    this.heartbeat.tick();
+    this.sampleInterval();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.finalSample();
+    this.channel.flushSync(this.config.flushTimeoutMs);
+    clearInterval(this.intervalTimer);
+    this.heartbeat.stop();
+    this.loop.stop();
+    this.syncio?.uninstall();
+    this.tracker.disable();
+    this.shutdownHandle?.uninstall();
+    Atomics.store(this.shared.i32, I.exiting, 1);
+    void this.worker?.terminate();
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for(CAPTURE_KEY)];
+  }
+}
+
+const GLOBAL_KEY = Symbol.for('loopscope.agent');
+
+type GlobalWithAgent = typeof globalThis & { [GLOBAL_KEY]?: RunningAgent };
+
+/** The agent of this process, if started (shared by the ESM and CJS entry points). */
+export function currentAgent(): RunningAgent | undefined {
+  return (globalThis as GlobalWithAgent)[GLOBAL_KEY];
+}
+
+/**
+ * Starts the agent on the main thread. A second call returns the running agent (options of the
+ * first call stand; a warning says so when they differ). Never throws into the app.
+ */
+export function start(options: AgentOptions = {}): RunningAgent | undefined {
+  const existing = currentAgent();
+  if (existing) {
+    if (Object.keys(options).length > 0) existing.context.warn('start() called again; the agent already runs with its first options');
+    return existing;
+  }
+  try {
+    const { config, warnings } = resolveConfig(options);
+    const agent = new Agent(config, warnings);
+    (globalThis as GlobalWithAgent)[GLOBAL_KEY] = agent;
+    return agent;
+  } catch (err) {
+    try {
+      process.stderr.write(`loopscope: agent not started: ${(err as Error).message}\n`);
+    } catch {
+      // nothing else to do
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,156 @@
+// Every option of the agent, its LOOPSCOPE_* variable, default and meaning in one table, so that
+// start(), the environment, the README and the warnings for bad values never drift apart.
+import type { Mode } from '../shared/protocol.js';
+
+export interface AgentOptions {
+  /** Path of an NDJSON recording to write. */
+  record?: string | null;
+  /** Dashboard ingest URL, e.g. ws://127.0.0.1:7777. */
+  dashboard?: string | null;
+  /** Token the dashboard requires when it listens beyond loopback. */
+  token?: string | null;
+  /** lite: no async_hooks at all; default: init-only tracker; deep: adds promises and callback timing. */
+  mode?: Mode;
+  /** How often loop, resources and sync I/O summaries are recorded (ms). */
+  intervalMs?: number;
+  /** A main thread that does not get back to the loop for this long is a block (ms). */
+  blockThresholdMs?: number;
+  /** Period of the main thread's heartbeat that the worker watches (ms). */
+  heartbeatMs?: number;
+  /** Creation stacks captured per second at most; past it resources are still counted. */
+  stackBudget?: number;
+  /** Long-lived resources whose creation site is kept at most (memory bound). */
+  maxTracked?: number;
+  /** How many of the oldest live resources each resources message lists. */
+  oldest?: number;
+  /** Wrap the *Sync APIs of fs, child_process, zlib and crypto. */
+  syncio?: boolean;
+  /** Count frames under node_modules as the app's code when choosing a creation site. */
+  nodeModules?: boolean;
+  /** Name shown for this process; defaults to package.json name or the script's basename. */
+  app?: string | null;
+  /** A shutdown still running this long after it began is reported as a hang (ms). */
+  hangAfterMs?: number;
+  /** Print the hang report on stderr too. */
+  hangStderr?: boolean;
+  /** How long the exiting main thread waits for the worker to flush the final records (ms). */
+  flushTimeoutMs?: number;
+  /** Messages the worker holds while the dashboard is unreachable; older ones are dropped past it. */
+  queueMax?: number;
+  /** Export spans and metrics with OpenTelemetry (standard OTEL_* variables configure it). */
+  otel?: boolean;
+  /** Follow SIGTERM, SIGINT, SIGHUP, exit and crashes (turn off to record only the steady state). */
+  shutdown?: boolean;
+}
+
+export type AgentConfig = Required<AgentOptions>;
+
+type Kind = 'string' | 'int' | 'bool' | 'mode';
+
+interface OptionSpec {
+  key: keyof AgentOptions;
+  env: string;
+  kind: Kind;
+  default: AgentConfig[keyof AgentConfig];
+  min?: number;
+  doc: string;
+}
+
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'record', env: 'LOOPSCOPE_RECORD', kind: 'string', default: null, doc: 'Write an NDJSON recording to this path (`%p` is replaced by the pid).' },
+  { key: 'dashboard', env: 'LOOPSCOPE_DASHBOARD', kind: 'string', default: null, doc: 'Stream to a dashboard, e.g. `ws://127.0.0.1:7777`.' },
+  { key: 'token', env: 'LOOPSCOPE_TOKEN', kind: 'string', default: null, doc: 'Token for a dashboard that listens beyond loopback.' },
+  { key: 'mode', env: 'LOOPSCOPE_MODE', kind: 'mode', default: 'default', doc: '`lite` (no async_hooks), `default` (creation sites of long-lived resources), `deep` (adds pending promises and callback timing; costly on await-heavy code).' },
+  { key: 'intervalMs', env: 'LOOPSCOPE_INTERVAL_MS', kind: 'int', default: 1000, min: 50, doc: 'Period of the loop, resources and sync I/O summaries.' },
+  { key: 'blockThresholdMs', env: 'LOOPSCOPE_BLOCK_MS', kind: 'int', default: 100, min: 10, doc: 'A main thread away from the loop this long is a block.' },
+  { key: 'heartbeatMs', env: 'LOOPSCOPE_HEARTBEAT_MS', kind: 'int', default: 20, min: 2, doc: 'Period of the heartbeat the worker watches.' },
+  { key: 'stackBudget', env: 'LOOPSCOPE_STACK_BUDGET', kind: 'int', default: 200, min: 0, doc: 'Creation stacks captured per second at most.' },
+  { key: 'maxTracked', env: 'LOOPSCOPE_MAX_TRACKED', kind: 'int', default: 5000, min: 10, doc: 'Long-lived resources tracked at most (bounds memory).' },
+  { key: 'oldest', env: 'LOOPSCOPE_OLDEST', kind: 'int', default: 20, min: 1, doc: 'Oldest live resources listed in each resources summary.' },
+  { key: 'syncio', env: 'LOOPSCOPE_SYNCIO', kind: 'bool', default: true, doc: 'Record calls to the *Sync APIs of fs, child_process, zlib and crypto.' },
+  { key: 'nodeModules', env: 'LOOPSCOPE_NODE_MODULES', kind: 'bool', default: false, doc: 'Let a frame under node_modules be a creation site.' },
+  { key: 'app', env: 'LOOPSCOPE_APP', kind: 'string', default: null, doc: 'Name of this process on the dashboard (default: package.json name or script name).' },
+  { key: 'hangAfterMs', env: 'LOOPSCOPE_HANG_MS', kind: 'int', default: 5000, min: 100, doc: 'A shutdown still running this long is reported as a hang.' },
+  { key: 'hangStderr', env: 'LOOPSCOPE_HANG_STDERR', kind: 'bool', default: false, doc: 'Also print the hang report on stderr.' },
+  { key: 'flushTimeoutMs', env: 'LOOPSCOPE_FLUSH_TIMEOUT_MS', kind: 'int', default: 1000, min: 0, doc: 'Longest wait at exit for the final records to be written.' },
+  { key: 'queueMax', env: 'LOOPSCOPE_QUEUE_MAX', kind: 'int', default: 10000, min: 10, doc: 'Messages held while the dashboard is away; the oldest are dropped (and counted) past it.' },
+  { key: 'otel', env: 'LOOPSCOPE_OTEL', kind: 'bool', default: false, doc: 'Export spans and metrics with OpenTelemetry (configured by the standard OTEL_* variables).' },
+  { key: 'shutdown', env: 'LOOPSCOPE_SHUTDOWN', kind: 'bool', default: true, doc: 'Follow signals, exit and crashes and record the shutdown timeline.' },
+];
+
+/** LOOPSCOPE_* variables that are not options of start() but switches of the preload. */
+export const PRELOAD_ENV = {
+  disable: 'LOOPSCOPE_DISABLE',
+} as const;
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+
+function coerce(spec: OptionSpec, raw: unknown): { value?: unknown; error?: string } {
+  switch (spec.kind) {
+    case 'string':
+      if (raw === null) return { value: null };
+      if (typeof raw === 'string') return { value: raw === '' ? null : raw };
+      return { error: 'expected a string' };
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) return { error: 'expected a whole number' };
+      if (spec.min !== undefined && n < spec.min) return { error: `expected at least ${spec.min}` };
+      return { value: n };
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return { value: raw };
+      if (typeof raw === 'string') {
+        const s = raw.trim().toLowerCase();
+        if (TRUE.has(s)) return { value: true };
+        if (FALSE.has(s)) return { value: false };
+      }
+      return { error: 'expected 1/0, true/false, yes/no or on/off' };
+    case 'mode':
+      if (raw === 'lite' || raw === 'default' || raw === 'deep') return { value: raw };
+      return { error: 'expected lite, default or deep' };
+  }
+}
+
+export interface ResolvedConfig {
+  config: AgentConfig;
+  /** One line per rejected value; the default was used instead. */
+  warnings: string[];
+}
+
+/** Options given to start() win over the environment; any bad value falls back to its default. */
+export function resolveConfig(options: AgentOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const warnings: string[] = [];
+  const config = {} as Record<string, unknown>;
+  for (const spec of OPTION_SPECS) {
+    config[spec.key] = spec.default;
+    const fromOption = options[spec.key];
+    const fromEnv = env[spec.env];
+    const [raw, source] = fromOption !== undefined ? [fromOption, `option ${spec.key}`] : [fromEnv, spec.env];
+    if (raw === undefined) continue;
+    const { value, error } = coerce(spec, raw);
+    if (error) {
+      warnings.push(`${source}=${JSON.stringify(raw)} ignored (${error}); using ${JSON.stringify(spec.default)}`);
+    } else {
+      config[spec.key] = value;
+    }
+  }
+  const known = new Set<string>([...OPTION_SPECS.map((s) => s.env), ...Object.values(PRELOAD_ENV), 'LOOPSCOPE_PARENT_RUN', 'LOOPSCOPE_INTERNAL']);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('LOOPSCOPE_') && !known.has(name)) warnings.push(`${name} is not a loopscope setting; ignored`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_SPECS.some((s) => s.key === key)) warnings.push(`option ${key} is not a loopscope option; ignored`);
+  }
+  return { config: config as unknown as AgentConfig, warnings };
+}
+
+/** Values safe to show on the dashboard (no token). */
+export function publicConfig(config: AgentConfig): Record<string, string | number | boolean | null> {
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const spec of OPTION_SPECS) {
+    if (spec.key === 'token') continue;
+    out[spec.key] = config[spec.key] as string | number | boolean | null;
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+// The main thread's pulse. Every tick stores a timestamp for the worker's watchdog and measures
+// the stretch since the previous tick: the loop's active time in that stretch (from libuv's own
+// idle accounting) is how long the main thread stayed away, to the millisecond, without hooks.
+import { I, F, epochNow, type SharedState } from './shared-state.js';
+
+export interface MeasuredStretch {
+  startedAt: number;
+  durationMs: number;
+}
+
+export class Heartbeat {
+  private timer: NodeJS.Timeout | null = null;
+  private lastAt = 0;
+  private lastActive = 0;
+
+  constructor(
+    private readonly shared: SharedState,
+    private readonly periodMs: number,
+    private readonly thresholdMs: number,
+    private readonly onBlock: (stretch: MeasuredStretch) => void,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.periodMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Public so the exit path can take a last measurement. */
+  tick(): void {
+    const now = epochNow();
+    const active = performance.eventLoopUtilization().active;
+    const { lastAt, lastActive } = this;
+    this.lastAt = now;
+    this.lastActive = active;
+    this.shared.f64[F.beatAt] = now;
+    Atomics.add(this.shared.i32, I.beatSeq, 1);
+    // The first tick only sets the baseline: before it the loop had not started (module loading).
+    if (lastAt === 0) return;
+    const gap = now - lastAt;
+    if (gap < this.thresholdMs) return;
+    const away = Math.min(gap, active - lastActive);
+    if (away >= this.thresholdMs) {
+      try {
+        this.onBlock({ startedAt: now - away, durationMs: away });
+      } catch {
+        // never let the agent's bookkeeping throw into the app's timer phase
+      }
+    }
+  }
+}

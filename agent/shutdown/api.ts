@@ -1,0 +1,2 @@
+// INTERFACE STUB: implemented by the shutdown work.
+export const shutdown = {};

@@ -1,0 +1,37 @@
+// What the main thread and the agent worker say to each other (never leaves the process).
+import type { AgentConfig } from './config.js';
+import type { Frame, Message } from '../shared/protocol.js';
+
+export interface WorkerInit {
+  /** Marks the worker so the preload, which NODE_OPTIONS also runs in it, stays off. */
+  loopscopeAgentWorker: true;
+  i32: Int32Array;
+  f64: Float64Array;
+  config: AgentConfig;
+  run: string;
+  /** Names for the syncApi slot of the shared state (index + 1). */
+  syncApis: readonly string[];
+  /** Where the agent's own files live, so its frames never count as the app's. */
+  agentDir: string;
+}
+
+export interface MeasuredBlock {
+  startedAt: number;
+  durationMs: number;
+  syncCall: { api: string; createdAt: Frame | null } | null;
+}
+
+export type ToWorker =
+  | { kind: 'records'; records: Message[]; flushSeq?: number }
+  | { kind: 'blockMeasured'; block: MeasuredBlock };
+
+export type FromWorker = { kind: 'warning'; message: string };
+
+/** globalThis[Symbol.for(CAPTURE_KEY)] is the function the worker evaluates on the blocked main thread. */
+export const CAPTURE_KEY = 'loopscope.capture';
+
+/** What that function returns, as JSON text (Runtime.evaluate hands back a string cheaply). */
+export interface CaptureResult {
+  stack: string;
+  resource: { type: string; createdAt: Frame | null } | null;
+}
