@@ -198,7 +198,7 @@ class Agent implements RunningAgent {
     } catch {
       resource = null;
     }
-    const result: CaptureResult = { stack, resource };
+    const result: CaptureResult = { stack, resource, appSpan: activeAppSpan() };
     return JSON.stringify(result);
   }
 
@@ -235,6 +235,28 @@ class Agent implements RunningAgent {
     void this.worker?.terminate();
     delete (globalThis as Record<symbol, unknown>)[Symbol.for(CAPTURE_KEY)];
   }
+}
+
+/**
+ * The span the app's own OpenTelemetry instrumentation has active here, read through the API's
+ * global registration (no dependency on @opentelemetry/api: the app brings it or not).
+ */
+function activeAppSpan(): CaptureResult['appSpan'] {
+  try {
+    type SpanLike = { spanContext?: () => { traceId?: unknown; spanId?: unknown } };
+    type ContextLike = { getValue(key: symbol): unknown };
+    type ApiGlobal = { context?: { active(): ContextLike } };
+    const api = (globalThis as Record<symbol, ApiGlobal | undefined>)[Symbol.for('opentelemetry.js.api.1')];
+    const active = api?.context?.active();
+    const span = active?.getValue(Symbol.for('OpenTelemetry Context Key SPAN')) as SpanLike | undefined;
+    const sc = span?.spanContext?.();
+    if (sc && typeof sc.traceId === 'string' && typeof sc.spanId === 'string' && !/^0+$/.test(sc.traceId)) {
+      return { traceId: sc.traceId, spanId: sc.spanId };
+    }
+  } catch {
+    // no OTel in the app, or an API version we do not know
+  }
+  return null;
 }
 
 const GLOBAL_KEY = Symbol.for('loopscope.agent');

@@ -34,4 +34,6 @@ export const CAPTURE_KEY = 'loopscope.capture';
 export interface CaptureResult {
   stack: string;
   resource: { type: string; createdAt: Frame | null } | null;
+  /** The app's active OpenTelemetry span on the blocked thread, if the app uses @opentelemetry/api. */
+  appSpan: { traceId: string; spanId: string } | null;
 }

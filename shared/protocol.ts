@@ -141,6 +141,8 @@ export const blockSchema = z.object({
   syncCall: z.object({ api: z.string(), createdAt: frameSchema.nullable() }).nullable(),
   /** How long the live stack capture took (ms), for the record. */
   captureMs: durationMs.nullable(),
+  /** The app's active OpenTelemetry span when the block was captured (links a block to its request). */
+  appSpan: z.object({ traceId: z.string(), spanId: z.string() }).nullable().optional(),
 });
 export type BlockEvent = z.infer<typeof blockSchema>;
 
