@@ -282,6 +282,9 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
     const { config, warnings } = resolveConfig(options);
     const agent = new Agent(config, warnings);
     (globalThis as GlobalWithAgent)[GLOBAL_KEY] = agent;
+    // Child processes inherit the environment (and, under `loopscope run`, NODE_OPTIONS): their
+    // agents name this run as their parent, so the dashboard can show the process tree.
+    process.env.LOOPSCOPE_PARENT_RUN = agent.run;
     return agent;
   } catch (err) {
     try {
