@@ -1,0 +1,78 @@
+// The shutdown as a text timeline: one row per event on a shared time axis, from the trigger
+// (0 ms) to the exit, so the reader sees which step took the time and what outlived it.
+import type { ReportShutdown } from '../../shared/report-json.js';
+import { fit, fmtMs, fmtFrame, pad, WIDTH } from './format.js';
+
+const LABEL = 24;
+const BAR = 36;
+const NOTE = WIDTH - LABEL - BAR - 2;
+const MAX_RESOURCE_ROWS = 20;
+
+export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): string[] {
+  const out: string[] = [];
+  const exitText =
+    sd.exit.signal !== null ? `killed by ${sd.exit.signal}` : sd.exit.code !== null ? `exit code ${sd.exit.code}` : 'no exit record';
+  out.push(
+    fit(
+      `${indent}shutdown  ${sd.trigger}${sd.reason ? ` (${sd.reason})` : ''} -> ${sd.outcome}, ${exitText}, cleanup ${fmtMs(sd.durationMs)}`,
+      WIDTH,
+    ),
+  );
+  if (sd.exitCaller) out.push(fit(`${indent}          process.exit called at ${fmtFrame(sd.exitCaller, cwd)}`, WIDTH));
+  if (sd.error) out.push(fit(`${indent}          error: ${sd.error.split('\n')[0]}`, WIDTH));
+
+  // The axis ends at the exit, or at the last thing we know happened if that is later.
+  let total = sd.durationMs;
+  for (const s of sd.steps) total = Math.max(total, s.startMs + (s.durationMs ?? 0));
+  for (const r of sd.resources) total = Math.max(total, r.closedAfterMs ?? 0);
+  for (const s of sd.signals) total = Math.max(total, s.afterMs);
+  if (sd.hang) total = Math.max(total, sd.hang.afterMs);
+  const span = Math.max(total, 1);
+  const col = (ms: number): number => Math.min(BAR - 1, Math.max(0, Math.round((ms / span) * (BAR - 1))));
+
+  const row = (label: string, bar: string, note: string): string =>
+    `${indent}${pad(label, LABEL - indent.length, true)} ${bar.padEnd(BAR)} ${fit(note, NOTE)}`.trimEnd();
+  const marker = (ms: number, ch: string): string => `${' '.repeat(col(ms))}${ch}`;
+
+  const endLabel = fmtMs(total);
+  out.push(row('', `0 ms${endLabel.padStart(BAR - 4)}`, ''));
+  out.push(row(sd.trigger, marker(0, '|'), 'trigger'));
+
+  for (const s of sd.steps) {
+    const a = col(s.startMs);
+    if (s.durationMs === null) {
+      out.push(row(`step ${s.name}`, `${' '.repeat(a)}[${'='.repeat(Math.max(0, BAR - 2 - a))}>`, 'never finished'));
+      continue;
+    }
+    const b = Math.max(a, col(s.startMs + s.durationMs));
+    const body = b > a ? `[${'='.repeat(Math.max(0, b - a - 1))}]` : '|';
+    const tail = s.outcome === 'ok' ? 'ok' : s.outcome === 'failed' ? `failed${s.error ? `: ${s.error}` : ''}` : s.outcome;
+    out.push(row(`step ${s.name}`, `${' '.repeat(a)}${body}`, `${fmtMs(s.durationMs)} ${tail}`));
+  }
+
+  for (const sig of sd.signals) out.push(row(sig.signal, marker(sig.afterMs, '|'), `again at ${fmtMs(sig.afterMs)}`));
+
+  const shown = sd.resources.slice(0, MAX_RESOURCE_ROWS);
+  for (const r of shown) {
+    const label = r.createdAt ? `${r.type} ${fmtFrame(r.createdAt, cwd, false)}` : r.type;
+    if (r.closedAfterMs !== null) {
+      const c = col(r.closedAfterMs);
+      out.push(row(label, `${'-'.repeat(c)}|`, `closed ${fmtMs(r.closedAfterMs)}`));
+    } else {
+      out.push(row(label, `${'-'.repeat(BAR - 1)}>`, r.keptAlive ? 'never closed, kept alive' : 'never closed'));
+    }
+  }
+  if (sd.resources.length > shown.length) out.push(`${indent}  … ${sd.resources.length - shown.length} more resources`);
+  if (sd.snapshotTruncated > 0) out.push(`${indent}  … ${sd.snapshotTruncated} more left out of the snapshot by the agent`);
+
+  if (sd.hang) {
+    out.push(row('hang', marker(sd.hang.afterMs, '!'), `still alive at ${fmtMs(sd.hang.afterMs)}`));
+    for (const k of sd.hang.keptAlive.slice(0, 10)) {
+      out.push(fit(`${indent}    kept alive by ${k.type} from ${fmtFrame(k.createdAt, cwd)}`, WIDTH));
+    }
+  }
+  const exitNote = sd.ended ? `${exitText}, ${sd.outcome}` : 'vanished (killed)';
+  out.push(row(sd.ended ? 'exit' : 'last record', marker(sd.durationMs, '|'), exitNote));
+  out.push(`${indent}total cleanup ${fmtMs(sd.durationMs)}${sd.ended ? '' : ' (to the last record: the process died without an exit record)'}`);
+  return out;
+}
