@@ -1,12 +1,139 @@
-// INTERFACE STUB: implemented by the worker work.
+// The agent's worker thread: it writes what the main thread recorded to the sinks (recording
+// file, dashboard) and watches the main thread's heartbeat for blocks. It never prints (its
+// stdout/stderr are the app's), never keeps the process alive (the main side unrefs it), and when
+// something fails it tells the main thread once and carries on.
 import { workerData, parentPort } from 'node:worker_threads';
-import type { WorkerInit, ToWorker } from '../worker-messages.js';
+import type { WorkerInit, ToWorker, FromWorker } from '../worker-messages.js';
+import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
+import type { Sink } from './sink.js';
+import { createDashboardSink } from './transport.js';
+import { Recorder, resolveRecordPath } from './recorder.js';
+import { Watchdog } from './watchdog.js';
+import { captureMainStack } from './capture.js';
+import { calibrateEntryFrames } from './entry-frames.js';
 
 const init = workerData as WorkerInit;
-parentPort?.on('message', (msg: ToWorker) => {
-  if (msg.kind === 'records' && msg.flushSeq !== undefined) {
-    Atomics.store(init.i32, I.flushAck, msg.flushSeq);
+const warned = new Set<string>();
+
+function warn(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  try {
+    const msg: FromWorker = { kind: 'warning', message };
+    parentPort?.postMessage(msg);
+  } catch {
+    // the main thread is gone: nobody left to tell
+  }
+}
+
+const sinks: Sink[] = [];
+
+function writeAll(messages: readonly Message[]): void {
+  for (const sink of sinks) {
+    try {
+      sink.write(messages);
+    } catch (err) {
+      warn(`a sink failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+function ack(flushSeq: number): void {
+  try {
+    // The main thread may have given up and moved on: never go backwards.
+    if (Atomics.load(init.i32, I.flushAck) < flushSeq) Atomics.store(init.i32, I.flushAck, flushSeq);
     Atomics.notify(init.i32, I.flushAck);
+  } catch {
+    // nothing to wake
+  }
+}
+
+async function flushSinks(): Promise<void> {
+  const all = Promise.all(
+    sinks.map(async (sink) => {
+      try {
+        await sink.flush();
+      } catch (err) {
+        warn(`a sink failed to flush: ${(err as Error).message}`);
+      }
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolveLimit) => {
+    timer = setTimeout(resolveLimit, Math.max(0, init.config.flushTimeoutMs));
+  });
+  await Promise.race([all, limit]);
+  clearTimeout(timer);
+}
+
+function setup(): Watchdog | null {
+  const config = init.config;
+  if (config.record) {
+    try {
+      const recorder = new Recorder(resolveRecordPath(config.record), init.run, warn);
+      recorder.probe();
+      sinks.push(recorder);
+    } catch (err) {
+      warn(`cannot record to ${config.record}: ${(err as Error).message}`);
+    }
+  }
+  if (config.dashboard) {
+    try {
+      sinks.push(createDashboardSink(init, warn));
+    } catch (err) {
+      warn(`cannot stream to the dashboard: ${(err as Error).message}`);
+    }
+  }
+  // With nowhere to put them, blocks are not worth a stack capture.
+  if (sinks.length === 0) return null;
+  void calibrateEntryFrames();
+  const watchdog = new Watchdog({
+    init,
+    // A block goes out on its own, at once: a loop that never ends must still leave its trace.
+    emit: (block: BlockEvent) => writeAll([block]),
+    capture: () => captureMainStack({ agentDir: init.agentDir }),
+    warn,
+  });
+  watchdog.start();
+  return watchdog;
+}
+
+let watchdog: Watchdog | null = null;
+try {
+  watchdog = setup();
+} catch (err) {
+  warn(`agent worker setup failed: ${(err as Error).message}`);
+}
+
+parentPort?.on('message', (msg: ToWorker) => {
+  try {
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.kind === 'blockMeasured') {
+      watchdog?.onMeasured(msg.block);
+      return;
+    }
+    if (msg.kind !== 'records') return;
+    if (msg.flushSeq !== undefined) watchdog?.onFlush();
+    if (Array.isArray(msg.records) && msg.records.length > 0) writeAll(msg.records);
+    const flushSeq = msg.flushSeq;
+    if (flushSeq === undefined) return;
+    if (sinks.length === 0) {
+      ack(flushSeq);
+      return;
+    }
+    void flushSinks().then(
+      () => ack(flushSeq),
+      () => ack(flushSeq),
+    );
+  } catch (err) {
+    warn(`agent worker failed on a message: ${(err as Error).message}`);
+    if (msg && msg.kind === 'records' && msg.flushSeq !== undefined) ack(msg.flushSeq);
   }
 });
+
+try {
+  Atomics.store(init.i32, I.workerReady, 1);
+} catch {
+  // shared state missing: the main thread will not wait for us anyway
+}

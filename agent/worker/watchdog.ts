@@ -1,0 +1,292 @@
+// Sees the main thread's heartbeat stop and turns it into block messages: one as soon as it is
+// detected (ended=false, with the live stack), one every second while it lasts, and a final one
+// when the heartbeat comes back, with the exact start and duration the main thread measured.
+import type { BlockEvent, CallbackResource, Frame } from '../../shared/protocol.js';
+import { I, F, epochNow } from '../shared-state.js';
+import type { MeasuredBlock, WorkerInit } from '../worker-messages.js';
+import type { CaptureOutcome } from './capture.js';
+import { inferResource } from './entry-frames.js';
+
+const POLL_MS = 10;
+/** While a block lasts, its progress is re-sent this often, so a dashboard shows it growing. */
+const PROGRESS_MS = 1000;
+/** How long an ended block waits for the main thread's measurement before using its own. */
+const MEASURE_WAIT_MS = 200;
+
+type SyncCall = BlockEvent['syncCall'];
+
+interface OpenBlock {
+  id: number;
+  /** The last heartbeat before the block: within one heartbeat of its true start. */
+  startedAt: number;
+  seq: number;
+  capturing: boolean;
+  /** The first message (ended=false) went out. */
+  announced: boolean;
+  lastEmitAt: number;
+  native: boolean;
+  stackKind: 'live' | 'none';
+  stack: Frame[];
+  resource: CallbackResource | null;
+  syncCall: SyncCall;
+  captureMs: number | null;
+  appSpan: BlockEvent['appSpan'];
+  /** Heartbeat time that ended it, and when this worker saw that. */
+  endedAt: number | null;
+  endSeenAt: number;
+  measured: MeasuredBlock | null;
+}
+
+export interface WatchdogDeps {
+  init: WorkerInit;
+  emit(block: BlockEvent): void;
+  capture(): Promise<CaptureOutcome>;
+  warn(message: string): void;
+}
+
+export class Watchdog {
+  private timer: NodeJS.Timeout | null = null;
+  private nextId = 1;
+  private open: OpenBlock | null = null;
+  /** The last finished block, so a late measurement corrects it instead of adding a second block. */
+  private last: BlockEvent | null = null;
+  /** After a flush (the main thread is exiting), no new block until the heartbeat moves again. */
+  private quietUntilSeqChanges: number | null = null;
+  private readonly threshold: number;
+
+  constructor(private readonly deps: WatchdogDeps) {
+    this.threshold = deps.init.config.blockThresholdMs;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.poll(), POLL_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private get i32(): Int32Array {
+    return this.deps.init.i32;
+  }
+
+  poll(): void {
+    try {
+      this.pollUnsafe();
+    } catch (err) {
+      this.deps.warn(`block watchdog failed: ${(err as Error).message}`);
+    }
+  }
+
+  private pollUnsafe(): void {
+    const seq = Atomics.load(this.i32, I.beatSeq);
+    if (seq === 0) return; // the loop has not started: module loading is not a block
+    const now = epochNow();
+    const open = this.open;
+    if (open) {
+      if (open.endedAt === null && seq !== open.seq) {
+        open.endedAt = this.deps.init.f64[F.beatAt] ?? now;
+        open.endSeenAt = now;
+      }
+      if (open.capturing) return;
+      if (open.endedAt !== null) {
+        if (now - open.endSeenAt >= MEASURE_WAIT_MS) this.finish(open, null);
+      } else if (now - open.lastEmitAt >= PROGRESS_MS) {
+        this.emitProgress(open, now);
+        if (open.stackKind === 'none' && !this.exiting()) this.startCapture(open);
+      }
+      return;
+    }
+    if (this.exiting()) return;
+    if (this.quietUntilSeqChanges !== null) {
+      if (seq === this.quietUntilSeqChanges) return;
+      this.quietUntilSeqChanges = null;
+    }
+    const beatAt = this.deps.init.f64[F.beatAt] ?? now;
+    if (now - beatAt > this.threshold) this.openBlock(seq, beatAt, now);
+  }
+
+  private exiting(): boolean {
+    return Atomics.load(this.i32, I.exiting) !== 0;
+  }
+
+  private syncCallNow(): SyncCall {
+    const slot = Atomics.load(this.i32, I.syncApi);
+    if (slot <= 0) return null;
+    const api = this.deps.init.syncApis[slot - 1];
+    return api ? { api, createdAt: null } : null;
+  }
+
+  private openBlock(seq: number, beatAt: number, now: number): void {
+    const block: OpenBlock = {
+      id: this.nextId++,
+      startedAt: beatAt,
+      seq,
+      capturing: false,
+      announced: false,
+      lastEmitAt: now,
+      native: false,
+      stackKind: 'none',
+      stack: [],
+      resource: null,
+      syncCall: this.syncCallNow(),
+      captureMs: null,
+      appSpan: null,
+      endedAt: null,
+      endSeenAt: 0,
+      measured: null,
+    };
+    this.open = block;
+    this.startCapture(block);
+  }
+
+  private startCapture(block: OpenBlock): void {
+    block.capturing = true;
+    let capture: Promise<CaptureOutcome>;
+    try {
+      capture = this.deps.capture();
+    } catch (err) {
+      capture = Promise.resolve({ kind: 'failed', reason: (err as Error).message });
+    }
+    void capture.then(
+      (outcome) => this.captured(block, outcome),
+      (err: unknown) => this.captured(block, { kind: 'failed', reason: String(err) }),
+    );
+  }
+
+  private captured(block: OpenBlock, outcome: CaptureOutcome): void {
+    try {
+      block.capturing = false;
+      // An answer that came after the heartbeat moved on may describe the code that ran after
+      // the block: it is not a live stack, so it is not shown as one.
+      const stillBlocked = Atomics.load(this.i32, I.beatSeq) === block.seq && block.measured === null;
+      if (outcome.kind === 'live' && stillBlocked) {
+        block.stackKind = 'live';
+        block.stack = outcome.stack;
+        block.captureMs = outcome.captureMs;
+        block.appSpan = outcome.appSpan;
+        block.resource = outcome.resource ?? inferResource(outcome.stack, outcome.complete);
+      } else if (outcome.kind === 'native') {
+        block.native = true;
+        block.syncCall = block.syncCall ?? this.syncCallNow();
+      } else if (outcome.kind === 'failed') {
+        this.deps.warn(`cannot capture the main thread's stack (${outcome.reason}); blocks are reported without it`);
+      }
+      if (this.open !== block) return;
+      if (block.measured) {
+        this.finish(block, block.measured);
+        return;
+      }
+      if (!block.announced && block.endedAt === null) this.emitProgress(block, epochNow());
+    } catch (err) {
+      this.deps.warn(`block capture failed: ${(err as Error).message}`);
+    }
+  }
+
+  private message(block: OpenBlock, ended: boolean, startedAt: number, durationMs: number): BlockEvent {
+    const event: BlockEvent = {
+      type: 'block',
+      run: this.deps.init.run,
+      ts: epochNow(),
+      id: block.id,
+      startedAt,
+      durationMs: Math.max(0, durationMs),
+      ended,
+      native: block.native,
+      stackKind: block.stackKind,
+      stack: block.stack,
+      resource: block.resource,
+      syncCall: block.syncCall,
+      captureMs: block.captureMs,
+    };
+    if (block.appSpan) event.appSpan = block.appSpan;
+    return event;
+  }
+
+  private emitProgress(block: OpenBlock, now: number): void {
+    block.announced = true;
+    block.lastEmitAt = now;
+    this.deps.emit(this.message(block, false, block.startedAt, now - block.startedAt));
+  }
+
+  private finish(block: OpenBlock, measured: MeasuredBlock | null): void {
+    if (this.open === block) this.open = null;
+    const startedAt = measured?.startedAt ?? block.startedAt;
+    const endedAt = block.endedAt ?? epochNow();
+    const durationMs = measured?.durationMs ?? endedAt - block.startedAt;
+    if (measured?.syncCall) {
+      block.syncCall = measured.syncCall;
+      if (block.stackKind === 'none') block.native = true;
+    }
+    const event = this.message(block, true, startedAt, durationMs);
+    this.last = event;
+    this.deps.emit(event);
+  }
+
+  /** The main thread measured a stretch over the threshold (from its event-loop active time). */
+  onMeasured(measured: MeasuredBlock): void {
+    try {
+      const end = measured.startedAt + measured.durationMs;
+      const open = this.open;
+      // The stretch that ended this block ends at a heartbeat after the one the block opened on;
+      // an earlier, shorter block ends at or before it.
+      if (open && end > open.startedAt + 1e-3) {
+        open.measured = measured;
+        if (open.endedAt === null) {
+          open.endedAt = end;
+          open.endSeenAt = epochNow();
+        }
+        if (!open.capturing) this.finish(open, measured);
+        return;
+      }
+      const last = this.last;
+      if (last && end > last.startedAt + 1e-3 && measured.startedAt < last.startedAt + last.durationMs) {
+        // It came after the watchdog gave up waiting: correct that block, same id.
+        const corrected: BlockEvent = { ...last, ts: epochNow(), startedAt: measured.startedAt, durationMs: measured.durationMs };
+        if (measured.syncCall) corrected.syncCall = measured.syncCall;
+        this.last = corrected;
+        this.deps.emit(corrected);
+        return;
+      }
+      // Just over the threshold and over before the watchdog looked: no stack, but still a block.
+      const event: BlockEvent = {
+        type: 'block',
+        run: this.deps.init.run,
+        ts: epochNow(),
+        id: this.nextId++,
+        startedAt: measured.startedAt,
+        durationMs: measured.durationMs,
+        ended: true,
+        native: measured.syncCall !== null,
+        stackKind: 'none',
+        stack: [],
+        resource: null,
+        syncCall: measured.syncCall,
+        captureMs: null,
+      };
+      this.last = event;
+      this.deps.emit(event);
+    } catch (err) {
+      this.deps.warn(`block measurement failed: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * The main thread asked for a flush: it is most likely exiting. A block waiting for its
+   * measurement is finished now, one still running gets its duration so far, and no new block is
+   * opened (nor the inspector touched) until the heartbeat moves again.
+   */
+  onFlush(): void {
+    try {
+      this.quietUntilSeqChanges = Atomics.load(this.i32, I.beatSeq);
+      const open = this.open;
+      if (!open || open.capturing) return;
+      if (open.endedAt !== null) this.finish(open, open.measured);
+      else if (open.announced) this.emitProgress(open, epochNow());
+    } catch (err) {
+      this.deps.warn(`block watchdog failed at flush: ${(err as Error).message}`);
+    }
+  }
+}
