@@ -1,22 +1,277 @@
-// INTERFACE STUB: implemented by the sync I/O work.
+// Sync I/O on the main thread: wraps every *Sync function of fs, child_process, zlib and crypto.
+// During a call the shared state names the API and its start, so the worker can say "blocked in
+// fs.readFileSync" while the call is still running; afterwards the call is counted per api and
+// caller frame.
+//
+// Start-up rule: calls during start-up are not recorded (loading config at boot is expected).
+// Start-up ends at the first setImmediate once the main entry has been evaluated. For a CommonJS
+// main that is the first setImmediate after the agent starts (the main module runs synchronously
+// before the loop). An ES module main (or any main Node runs through its ESM loader, e.g. with
+// --import) loads asynchronously and the loop turns meanwhile; Node keeps an 'exit' listener named
+// handleProcessExit while the entry's promise (top-level await included) is pending, so the agent
+// polls (every 5 ms, unref'd) until it is gone, then waits one setImmediate; 10 s at most. While
+// that listener is there, a call whose stack shows module evaluation (ModuleJob.run) is start-up,
+// and a call from a callback (a request handler served during a top-level await) is recorded.
+// Default imports are the CommonJS module objects that require() returns and that are patched;
+// ESM named exports are refreshed from them with syncBuiltinESMExports().
+import fs from 'node:fs';
+import childProcess from 'node:child_process';
+import zlib from 'node:zlib';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
 import type { AgentContext } from './context.js';
-import type { Frame, SyncioSample, Unstamped } from '../shared/protocol.js';
+import type { Frame, SyncCallStat, SyncioSample, Unstamped } from '../shared/protocol.js';
+import { I, F, epochNow } from './shared-state.js';
+import { parseStack, firstUserFrame } from '../shared/stack.js';
+
+type AnyFn = (this: unknown, ...args: unknown[]) => unknown;
+type ModuleObject = Record<string, unknown>;
+
+const MODULES: ReadonlyArray<readonly [string, ModuleObject]> = [
+  ['fs', fs as unknown as ModuleObject],
+  ['child_process', childProcess as unknown as ModuleObject],
+  ['zlib', zlib as unknown as ModuleObject],
+  ['crypto', crypto as unknown as ModuleObject],
+];
+
+function listSyncApis(): string[] {
+  const names: string[] = [];
+  for (const [modName, mod] of MODULES) {
+    for (const key of Object.keys(mod).sort()) {
+      if (!key.endsWith('Sync')) continue;
+      const desc = Object.getOwnPropertyDescriptor(mod, key);
+      if (desc && typeof desc.value === 'function') names.push(`${modName}.${key}`);
+    }
+  }
+  return names;
+}
 
 /** Names of the wrapped APIs; the shared state's syncApi slot holds index + 1. */
-export const SYNC_API_NAMES: readonly string[] = [];
+export const SYNC_API_NAMES: readonly string[] = listSyncApis();
+
+/** Distinct (api, caller) groups kept between drains; past it calls land in the api's null group. */
+const MAX_GROUPS = 500;
+/** Caller stacks taken per second for ordinary calls (slow calls always get one). */
+const CALLER_BUDGET = 100;
+const SLOW_RING = 32;
+const STARTUP_CAP_MS = 10_000;
+const STARTUP_POLL_MS = 5;
+
+interface Group {
+  api: string;
+  createdAt: Frame | null;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+interface SlowCall {
+  api: string;
+  createdAt: Frame | null;
+  endedAt: number;
+  durationMs: number;
+}
+
+const ORIGINAL = Symbol('loopscope.original');
+
+function mainStillLoading(): boolean {
+  return process.listeners('exit').some((f) => f.name === 'handleProcessExit');
+}
 
 export class SyncioRecorder {
+  private installed: Array<{ mod: ModuleObject; key: string; original: AnyFn }> = [];
+  private groups = new Map<string, Group>();
+  private readonly slow: SlowCall[] = [];
+  private startup = true;
+  private budgetLeft = 0;
+  private budgetWindow = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+
   constructor(private readonly ctx: AgentContext) {}
-  install(): void {}
-  uninstall(): void {}
+
+  install(): void {
+    if (this.installed.length > 0) return;
+    SYNC_API_NAMES.forEach((name, index) => {
+      const dot = name.indexOf('.');
+      const mod = MODULES.find(([m]) => m === name.slice(0, dot))?.[1];
+      const key = name.slice(dot + 1);
+      if (!mod) return;
+      try {
+        const desc = Object.getOwnPropertyDescriptor(mod, key);
+        if (!desc || typeof desc.value !== 'function' || (!desc.writable && !desc.configurable)) return;
+        const original = desc.value as AnyFn;
+        const wrapped = this.wrap(original, name, index + 1);
+        Object.defineProperty(mod, key, { ...desc, value: wrapped });
+        this.installed.push({ mod, key, original });
+      } catch {
+        // a frozen or exotic export stays unwrapped
+      }
+    });
+    this.syncEsm();
+    this.ctx.internal(() => this.armStartupEnd());
+  }
+
+  uninstall(): void {
+    for (const { mod, key, original } of this.installed) {
+      try {
+        const desc = Object.getOwnPropertyDescriptor(mod, key);
+        // Restore only our own wrapper: the app may have replaced it since.
+        if (desc && (desc.value as { [ORIGINAL]?: unknown })?.[ORIGINAL] === original) {
+          Object.defineProperty(mod, key, { ...desc, value: original });
+        }
+      } catch {
+        // leave it
+      }
+    }
+    this.installed = [];
+    this.syncEsm();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  /** ESM named imports of node:fs etc. read the builtin's exports as they were when first linked. */
+  private syncEsm(): void {
+    try {
+      syncBuiltinESMExports();
+    } catch {
+      // ESM imports keep the unwrapped functions
+    }
+  }
+
+  private armStartupEnd(): void {
+    const started = Date.now();
+    const end = (): void => {
+      this.startup = false;
+    };
+    setImmediate(() => {
+      if (!mainStillLoading()) return end();
+      this.ctx.internal(() => {
+        this.pollTimer = setInterval(() => {
+          if (mainStillLoading() && Date.now() - started < STARTUP_CAP_MS) return;
+          if (this.pollTimer) clearInterval(this.pollTimer);
+          this.pollTimer = null;
+          this.ctx.internal(() => setImmediate(end).unref());
+        }, STARTUP_POLL_MS);
+        this.pollTimer.unref();
+      });
+    }).unref();
+  }
+
+  private wrap(original: AnyFn, api: string, slot: number): AnyFn {
+    const rec = this;
+    const shared = this.ctx.shared;
+    const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+      const started = epochNow();
+      shared.f64[F.syncStartedAt] = started;
+      Atomics.store(shared.i32, I.syncApi, slot);
+      try {
+        return original.apply(this, args);
+      } finally {
+        Atomics.store(shared.i32, I.syncApi, 0);
+        rec.record(api, started, wrapper);
+      }
+    };
+    try {
+      Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
+      Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
+      for (const key of Reflect.ownKeys(original)) {
+        if (key === 'name' || key === 'length' || key === 'prototype') continue;
+        const d = Object.getOwnPropertyDescriptor(original, key);
+        if (d) Object.defineProperty(wrapper, key, d);
+      }
+      Object.defineProperty(wrapper, ORIGINAL, { value: original });
+    } catch {
+      // cosmetic
+    }
+    return wrapper;
+  }
+
+  private record(api: string, started: number, wrapper: AnyFn): void {
+    try {
+      if (this.ctx.inInternal) return;
+      const ended = epochNow();
+      const ms = ended - started;
+      const slow = ms >= this.ctx.config.blockThresholdMs;
+      let frames: Frame[] | null = null;
+      if (this.startup) {
+        // Before the main entry is done, only calls outside module evaluation count (see top).
+        if (!mainStillLoading()) return;
+        frames = this.callerFrames(wrapper);
+        if (frames.some((f) => f.functionName.includes('ModuleJob.run') || f.functionName.includes('Module._compile'))) return;
+      } else if (slow || this.takeBudget()) {
+        frames = this.callerFrames(wrapper);
+      }
+      const createdAt = frames ? firstUserFrame(frames, this.ctx.frameOptions) : null;
+      this.add(api, createdAt, ms);
+      if (slow) {
+        if (this.slow.length >= SLOW_RING) this.slow.shift();
+        this.slow.push({ api, createdAt, endedAt: ended, durationMs: ms });
+      }
+    } catch {
+      // bookkeeping never breaks the app's call
+    }
+  }
+
+  private takeBudget(): boolean {
+    const now = Date.now();
+    if (now - this.budgetWindow >= 1000) {
+      this.budgetWindow = now;
+      this.budgetLeft = CALLER_BUDGET;
+    }
+    if (this.budgetLeft <= 0) return false;
+    this.budgetLeft--;
+    return true;
+  }
+
+  private callerFrames(wrapper: AnyFn): Frame[] {
+    const holder: { stack?: string } = {};
+    const prev = Error.stackTraceLimit;
+    Error.stackTraceLimit = 40;
+    Error.captureStackTrace(holder, wrapper);
+    Error.stackTraceLimit = prev;
+    return parseStack(holder.stack);
+  }
+
+  private add(api: string, createdAt: Frame | null, ms: number): void {
+    let key = createdAt ? `${api}\0${createdAt.file}:${createdAt.line}:${createdAt.column}` : api;
+    let g = this.groups.get(key);
+    if (!g && this.groups.size >= MAX_GROUPS) {
+      key = api;
+      createdAt = null;
+      g = this.groups.get(key);
+    }
+    if (!g) {
+      g = { api, createdAt, count: 0, totalMs: 0, maxMs: 0 };
+      this.groups.set(key, g);
+    }
+    g.count++;
+    g.totalMs += ms;
+    if (ms > g.maxMs) g.maxMs = ms;
+  }
+
   /** Calls since the last drain, or null when there were none. */
   drain(): Unstamped<SyncioSample> | null {
-    return null;
+    if (this.groups.size === 0) return null;
+    const calls: SyncCallStat[] = [];
+    for (const g of this.groups.values()) {
+      calls.push({ api: g.api, count: g.count, totalMs: round(g.totalMs), maxMs: round(g.maxMs), createdAt: g.createdAt });
+    }
+    this.groups = new Map();
+    calls.sort((a, b) => b.totalMs - a.totalMs);
+    return { type: 'syncio', calls };
   }
+
   /** The slowest *Sync call that ended within [from, to] (epoch ms) and took over the block threshold. */
   slowCallWithin(from: number, to: number): { api: string; createdAt: Frame | null } | null {
-    void from;
-    void to;
-    return null;
+    let best: SlowCall | null = null;
+    for (const c of this.slow) {
+      if (c.endedAt < from || c.endedAt > to + 1) continue;
+      if (!best || c.durationMs > best.durationMs) best = c;
+    }
+    return best ? { api: best.api, createdAt: best.createdAt } : null;
   }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }

@@ -1,29 +1,338 @@
-// INTERFACE STUB: implemented by the resources work.
+// What the app has open, where it was created and for how long. Counts come from
+// getActiveResourcesInfo() every interval; creation sites from an async_hooks hook with only an
+// `init` callback (no destroy, no promiseResolve: see the brief's measurements), which returns at
+// once for per-request types and keeps a lazily formatted stack, under a per-second budget, for
+// long-lived ones. Liveness is read from the resources themselves (liveness.ts).
+//
+// Modes: lite installs no hook at all (counts and _getActiveHandles only); default as above; deep
+// adds promise counts and callback timing (deep.ts).
+import { createHook, type AsyncHook } from 'node:async_hooks';
 import type { AgentContext } from '../context.js';
-import type { CallbackResource, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
+import type { CallbackResource, Frame, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
+import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTION_TYPES, wireName, callbackTypeOf } from './types.js';
+import { Registry, type Entry, type StackHolder } from './registry.js';
+import { detailsOf, keepsAlive, isAlive } from './liveness.js';
+import { activeCounts, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
+import { DeepRecorder } from './deep.js';
 
 export interface ResourceSnapshot {
   resources: LiveResource[];
   truncated: number;
 }
 
+/** Frames kept per creation stack: init runs ~5-12 frames below the app's call. */
+const STACK_FRAMES = 24;
+/** An unknown type created faster than this per interval is per-request: counted, no longer tracked. */
+const DEMOTE_PER_INTERVAL = 200;
+/** Server async ids remembered to recognise accepted connections. */
+const MAX_SERVER_IDS = 10_000;
+/** The agent's own resources remembered so they can be taken out of byType. */
+const MAX_OWN = 256;
+
+interface TimerFields {
+  _idleTimeout?: number;
+  _repeat?: number | null;
+  hasRef?: () => boolean;
+}
+
 export class ResourceTracker {
-  constructor(private readonly ctx: AgentContext) {}
+  private hook: AsyncHook | null = null;
+  private readonly registry: Registry;
+  private readonly byResource = new WeakMap<object, Entry>();
+  private created = new Map<string, number>();
+  private readonly demoted = new Set<string>();
+  private readonly serverIds = new Set<number>();
+  private readonly own: WeakRef<object>[] = [];
+  private readonly deep: DeepRecorder | null;
+  private stacksSkipped = 0;
+  private budgetLeft = 0;
+  private budgetWindow = 0;
+
+  constructor(private readonly ctx: AgentContext) {
+    this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
+    this.deep = ctx.config.mode === 'deep' ? new DeepRecorder() : null;
+  }
+
   /** Installs the async_hooks tracker for the configured mode (nothing in lite mode). */
-  enable(): void {}
-  disable(): void {}
+  enable(): void {
+    if (this.hook || this.ctx.config.mode === 'lite') return;
+    const init = this.makeInit();
+    const deep = this.deep;
+    try {
+      this.hook = deep
+        ? createHook({
+            init,
+            promiseResolve: () => deep.onPromiseResolve(),
+            before: () => {
+              try {
+                deep.before();
+              } catch {
+                // never throw from a hook: it aborts the process
+              }
+            },
+            after: () => {
+              try {
+                deep.after();
+              } catch {
+                // idem
+              }
+            },
+          })
+        : createHook({ init });
+      this.hook.enable();
+    } catch (err) {
+      this.hook = null;
+      this.ctx.warn(`resource tracking is off (${(err as Error).message})`);
+    }
+  }
+
+  disable(): void {
+    try {
+      this.hook?.disable();
+    } catch {
+      // already off
+    }
+    this.hook = null;
+  }
+
+  private makeInit(): (asyncId: number, type: string, triggerAsyncId: number, resource: object) => void {
+    const ctx = this.ctx;
+    const created = (): Map<string, number> => this.created;
+    const deep = this.deep;
+    const init = (asyncId: number, type: string, triggerAsyncId: number, resource: object): void => {
+      try {
+        const counts = created();
+        counts.set(type, (counts.get(type) ?? 0) + 1);
+        if (deep !== null) deep.onInit(type, resource);
+        if (HOT_TYPES.has(type)) return;
+        if (ctx.inInternal) {
+          this.rememberOwn(resource);
+          return;
+        }
+        if (type === 'Timeout') {
+          const t = resource as TimerFields;
+          // Short one-shot timers are per-request; timers unref'd from birth (socket timeouts,
+          // Node's own housekeeping) never keep anything alive.
+          if ((t._repeat === null || t._repeat === undefined) && (t._idleTimeout ?? 0) < 1000) return;
+          if (typeof t.hasRef === 'function' && !t.hasRef()) return;
+        } else if (SERVER_TYPES.has(type)) {
+          if (this.serverIds.size < MAX_SERVER_IDS) this.serverIds.add(asyncId);
+        } else if (CONNECTION_TYPES.has(type)) {
+          if (this.serverIds.has(triggerAsyncId)) return;
+        } else if (!KNOWN_LONG_LIVED.has(type) && this.demoted.has(type)) {
+          return;
+        }
+        if (this.registry.full) {
+          this.registry.dropped++;
+          return;
+        }
+        const now = Date.now();
+        let holder: StackHolder | null = null;
+        if (now - this.budgetWindow >= 1000) {
+          this.budgetWindow = now;
+          this.budgetLeft = ctx.config.stackBudget;
+        }
+        if (this.budgetLeft > 0) {
+          this.budgetLeft--;
+          holder = {};
+          const prev = Error.stackTraceLimit;
+          Error.stackTraceLimit = STACK_FRAMES;
+          // Formatting is deferred: V8 builds the text on the first read of .stack.
+          Error.captureStackTrace(holder, init);
+          Error.stackTraceLimit = prev;
+        } else {
+          this.stacksSkipped++;
+        }
+        const entry: Entry = {
+          id: asyncId,
+          hookType: type,
+          type: wireName(type),
+          at: now,
+          owned: OWNED_HANDLE_TYPES.has(type),
+          ref: new WeakRef(resource),
+          holder,
+        };
+        this.registry.add(entry);
+        this.byResource.set(resource, entry);
+      } catch {
+        // an exception in an async_hooks callback aborts the process: swallow everything
+      }
+    };
+    return init;
+  }
+
+  private rememberOwn(resource: object): void {
+    if (this.own.length >= MAX_OWN) {
+      const i = this.own.findIndex((r) => r.deref() === undefined);
+      if (i < 0) return;
+      this.own.splice(i, 1);
+    }
+    this.own.push(new WeakRef(resource));
+  }
+
+  private isOwnResource(resource: object): boolean {
+    for (const r of this.own) if (r.deref() === resource) return true;
+    return false;
+  }
+
   /** The type and creation site of an async resource (executionAsyncResource() of a blocked callback). */
   describe(resource: object): CallbackResource | null {
-    void resource;
-    return null;
+    try {
+      if (!resource || typeof resource !== 'object') return null;
+      const entry = this.byResource.get(resource);
+      if (entry) return { type: entry.type, createdAt: this.registry.siteOf(entry) };
+      // A connection accepted by a tracked server: name the server's creation site.
+      return { type: callbackTypeOf(resource), createdAt: null };
+    } catch {
+      return null;
+    }
   }
+
   /** Counts by type, created per type, and the oldest live long-lived resources. */
   sample(): Unstamped<ResourcesSample> {
-    return { type: 'resources', byType: {}, oldest: [], tracked: 0 };
+    const byType = this.liveCounts();
+    const out: Unstamped<ResourcesSample> = { type: 'resources', byType, oldest: [], tracked: 0 };
+    if (this.ctx.config.mode !== 'lite') {
+      const created: Record<string, number> = {};
+      for (const [k, v] of this.created) {
+        created[k] = v;
+        if (v > DEMOTE_PER_INTERVAL && !KNOWN_LONG_LIVED.has(k) && !HOT_TYPES.has(k)) this.demoted.add(k);
+      }
+      this.created = new Map();
+      out.created = created;
+      this.sweep();
+      out.oldest = this.oldest(this.ctx.config.oldest);
+      out.tracked = this.registry.entries.length;
+      out.stacksSkipped = this.stacksSkipped;
+      this.stacksSkipped = 0;
+      if (this.registry.dropped > 0) {
+        this.ctx.warn(`more than ${this.registry.max} long-lived resources are open; the newest are counted but not tracked (LOOPSCOPE_MAX_TRACKED)`);
+        this.registry.dropped = 0;
+      }
+    }
+    if (this.deep) {
+      out.pendingPromises = this.deep.pendingPromises();
+      out.callbacks = this.deep.takeCallbacks();
+    }
+    return out;
   }
+
+  /** The full creation stack of a tracked resource (by async id), for a detail view. */
+  stackOf(id: number): Frame[] | null {
+    const e = this.registry.entries.find((x) => x.id === id);
+    return e ? this.registry.framesOf(e) : null;
+  }
+
+  private sweep(): void {
+    this.registry.sweep((res) => {
+      this.byResource.delete(res);
+    });
+    this.registry.settle(0);
+    if (this.serverIds.size > 0) {
+      const live = new Set<number>();
+      for (const e of this.registry.entries) if (SERVER_TYPES.has(e.hookType)) live.add(e.id);
+      // Servers the registry could not hold stay remembered until the set is full.
+      if (this.serverIds.size >= MAX_SERVER_IDS) {
+        this.serverIds.clear();
+        for (const id of live) this.serverIds.add(id);
+      }
+    }
+  }
+
+  /** getActiveResourcesInfo() minus the agent's own ref'd resources. */
+  private liveCounts(): Record<string, number> {
+    const counts = activeCounts();
+    for (const ref of this.own) {
+      const res = ref.deref();
+      if (!res || !keepsAlive(res)) continue;
+      const name = wireName((res as { constructor?: { name?: string } }).constructor?.name ?? '');
+      if (counts[name] !== undefined) {
+        counts[name] = counts[name]! - 1;
+        if (counts[name]! <= 0) delete counts[name];
+      }
+    }
+    return counts;
+  }
+
+  private toLive(e: Entry, res: object, now: number, withStack: boolean): LiveResource {
+    const r: LiveResource = {
+      id: e.id,
+      type: e.type,
+      ageMs: Math.max(0, now - e.at),
+      keepsAlive: keepsAlive(res),
+      createdAt: this.registry.siteOf(e),
+    };
+    if (withStack) r.stack = this.registry.framesOf(e);
+    const details = detailsOf(e.hookType, res, e.owned);
+    if (details) r.details = details;
+    return r;
+  }
+
+  private oldest(n: number): LiveResource[] {
+    const out: LiveResource[] = [];
+    const now = Date.now();
+    for (const e of this.registry.entries) {
+      if (out.length >= n) break;
+      const res = e.ref.deref();
+      if (!res) continue;
+      this.registry.framesOf(e);
+      if (e.own) continue;
+      out.push(this.toLive(e, res, now, false));
+    }
+    return out;
+  }
+
   /** Every live resource now (for the shutdown snapshot and hang report), bounded by limit. */
   snapshot(limit: number): ResourceSnapshot {
-    void limit;
-    return { resources: [], truncated: 0 };
+    const resources: LiveResource[] = [];
+    let truncated = 0;
+    const now = Date.now();
+    const push = (r: LiveResource): void => {
+      if (resources.length < limit) resources.push(r);
+      else truncated++;
+    };
+    // ref'd resources listed per type, so that the count-only remainder can be worked out
+    const listedRefd = new Map<string, number>();
+    const seenHandles = new Set<object>();
+    try {
+      for (const e of this.registry.entries) {
+        const res = e.ref.deref();
+        if (!res) continue;
+        let alive = false;
+        try {
+          alive = isAliveEntry(e, res);
+        } catch {
+          alive = false;
+        }
+        if (!alive) continue;
+        this.registry.framesOf(e);
+        if (e.own) continue;
+        const live = this.toLive(e, res, now, false);
+        seenHandles.add(res);
+        if (live.keepsAlive) listedRefd.set(live.type, (listedRefd.get(live.type) ?? 0) + 1);
+        push(live);
+      }
+      for (const owner of activeHandleOwners()) {
+        const handle = handleOf(owner);
+        if (handle && (seenHandles.has(handle) || this.isOwnResource(handle))) continue;
+        const live = untrackedResource(owner, handle);
+        listedRefd.set(live.type, (listedRefd.get(live.type) ?? 0) + 1);
+        push(live);
+      }
+      const counts = this.liveCounts();
+      for (const [type, count] of Object.entries(counts)) {
+        const rest = count - (listedRefd.get(type) ?? 0);
+        const room = Math.max(0, Math.min(rest, limit - resources.length));
+        truncated += Math.max(0, rest - room);
+        for (let i = 0; i < room; i++) push({ id: countOnlyId(type, i), type, ageMs: null, keepsAlive: true, createdAt: null });
+      }
+    } catch {
+      // a partial snapshot beats none
+    }
+    return { resources, truncated };
   }
+}
+
+function isAliveEntry(e: Entry, res: object): boolean {
+  return isAlive(e.hookType, res, e.owned);
 }

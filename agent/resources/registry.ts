@@ -1,0 +1,104 @@
+// The bounded list of tracked long-lived resources, in creation order (so its head is the oldest
+// table). Entries hold a WeakRef to the resource and the captured, not yet formatted, stack; dead
+// ones are swept on each sample. Past `max` entries new resources are counted and dropped, so the
+// agent's memory stays bounded whatever the app creates.
+import { parseStack, firstUserFrame, isInternalFile, type UserFrameOptions } from '../../shared/stack.js';
+import type { Frame } from '../../shared/protocol.js';
+import { isAlive } from './liveness.js';
+
+export interface StackHolder {
+  stack?: string;
+}
+
+export interface Entry {
+  readonly id: number;
+  /** async_hooks type as init saw it. */
+  readonly hookType: string;
+  /** Wire name (getActiveResourcesInfo naming). */
+  readonly type: string;
+  /** Epoch ms of creation. */
+  readonly at: number;
+  /** Liveness is read from the handle's JS owner. */
+  readonly owned: boolean;
+  readonly ref: WeakRef<object>;
+  /** Captured stack; V8 formats it on first read of .stack. Null when the budget was spent. */
+  holder: StackHolder | null;
+  /** Parsed frames, cached after the first read. */
+  frames?: Frame[];
+  /** Created by the agent itself (found when the stack is first read). */
+  own?: boolean;
+}
+
+export class Registry {
+  readonly entries: Entry[] = [];
+  /** Resources not tracked because the registry was full, since the last take. */
+  dropped = 0;
+
+  constructor(
+    readonly max: number,
+    private readonly frameOptions: UserFrameOptions,
+  ) {}
+
+  get full(): boolean {
+    return this.entries.length >= this.max;
+  }
+
+  add(entry: Entry): void {
+    this.entries.push(entry);
+  }
+
+  /** Removes closed, collected and agent-owned entries; `forget` clears the resource's other records. */
+  sweep(forget: (resource: object) => void): void {
+    const list = this.entries;
+    let w = 0;
+    for (let r = 0; r < list.length; r++) {
+      const e = list[r]!;
+      const res = e.ref.deref();
+      let keep = false;
+      if (res !== undefined && e.own !== true) {
+        try {
+          keep = isAlive(e.hookType, res, e.owned);
+        } catch {
+          keep = false;
+        }
+        if (!keep) forget(res);
+      }
+      if (keep) list[w++] = e;
+    }
+    list.length = w;
+  }
+
+  /** Frames of the creation stack, parsed once; marks entries the agent created itself. */
+  framesOf(e: Entry): Frame[] {
+    if (e.frames) return e.frames;
+    let frames: Frame[] = [];
+    if (e.holder) {
+      try {
+        frames = parseStack(e.holder.stack);
+      } catch {
+        frames = [];
+      }
+    }
+    e.frames = frames;
+    e.holder = null;
+    const prefixes = this.frameOptions.ignorePrefixes ?? [];
+    const first = frames.find((f) => !isInternalFile(f.file));
+    if (first && prefixes.some((p) => first.file.startsWith(p) || first.file.startsWith(`file://${p}`))) e.own = true;
+    return frames;
+  }
+
+  siteOf(e: Entry): Frame | null {
+    return firstUserFrame(this.framesOf(e), this.frameOptions);
+  }
+
+  /**
+   * Turns captured stacks of resources whose liveness depends on garbage collection into text:
+   * a structured stack keeps its frames' receivers (often the resource itself) reachable.
+   */
+  settle(from: number): void {
+    for (let i = from; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (e.holder && !e.owned && e.hookType !== 'Timeout') this.framesOf(e);
+    }
+  }
+}
