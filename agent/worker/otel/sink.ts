@@ -1,0 +1,229 @@
+// The OpenTelemetry sink of the agent worker: its own tracer and meter providers, fed from the
+// protocol stream. It runs in the worker because serialising and sending spans is the costly
+// part, and the app's thread should pay none of it; the SDK packages are imported only here,
+// only when export is on, so an app without LOOPSCOPE_OTEL never loads them.
+import { hostname } from 'node:os';
+import type { Sink, WarnFn } from '../sink.js';
+import type { WorkerInit } from '../../worker-messages.js';
+import type { Hello, Message } from '../../../shared/protocol.js';
+import { AGENT_VERSION } from '../../../shared/version.js';
+import { readOtelSettings, sdkDisabled, type OtelSettings, type OtlpTarget } from './config.js';
+import { SpanTranslator, TRACER_NAME } from './spans.js';
+import { MetricsRecorder } from './metrics.js';
+
+const NOOP_SINK: Sink = { write: () => undefined, flush: async () => undefined, close: () => undefined };
+
+interface Exporting {
+  export(items: never, done: (result: { code: number; error?: Error }) => void): void;
+}
+
+/** Counts failed exports and warns on the first only: a dead collector must not flood stderr. */
+class FailureCounter {
+  failures = 0;
+  private reported = 0;
+  constructor(private readonly warn: WarnFn) {}
+
+  watch<T extends object>(exporter: T, what: string): T {
+    const target = exporter as unknown as Exporting;
+    const original = target.export.bind(target);
+    target.export = (items, done) => {
+      original(items, (result) => {
+        if (result.code !== 0) {
+          this.failures++;
+          if (this.failures === 1) {
+            this.reported = 1;
+            this.warn(`OpenTelemetry export of ${what} failed (${result.error?.message ?? 'unknown error'}); further failures are counted, not printed`);
+          }
+        }
+        done(result);
+      });
+    };
+    return exporter;
+  }
+
+  /** One closing line when more failed after the first warning. */
+  summary(): void {
+    if (this.failures > this.reported) {
+      this.warn(`OpenTelemetry export: ${this.failures} exports failed in total`);
+      this.reported = this.failures;
+    }
+  }
+}
+
+type Sdk = Awaited<ReturnType<typeof loadSdk>>;
+
+async function loadSdk(settings: OtelSettings) {
+  const [api, resources, traceBase, metrics] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/sdk-metrics'),
+  ]);
+  const traceExporter = settings.traces
+    ? settings.traces.protocol === 'http/json'
+      ? (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter
+      : (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter
+    : null;
+  const metricExporter = settings.metrics.otlp
+    ? settings.metrics.otlp.protocol === 'http/json'
+      ? (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter
+      : (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter
+    : null;
+  const prometheus = settings.metrics.prometheus ? (await import('@opentelemetry/exporter-prometheus')).PrometheusExporter : null;
+  return { api, resources, traceBase, metrics, traceExporter, metricExporter, prometheus };
+}
+
+function exporterConfig(target: OtlpTarget): { url: string; headers: Record<string, string>; timeoutMillis: number } {
+  return { url: target.url, headers: target.headers, timeoutMillis: target.timeoutMs };
+}
+
+class OtelSink implements Sink {
+  private translator: SpanTranslator | null = null;
+  private recorder: MetricsRecorder | null = null;
+  private tracerProvider: InstanceType<Sdk['traceBase']['BasicTracerProvider']> | null = null;
+  private meterProvider: InstanceType<Sdk['metrics']['MeterProvider']> | null = null;
+  private built = false;
+  private shutdownSeen = false;
+  private failed = false;
+  private readonly failures: FailureCounter;
+
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly settings: OtelSettings,
+    private readonly sdk: Sdk,
+    private readonly warn: WarnFn,
+  ) {
+    this.failures = new FailureCounter(warn);
+  }
+
+  /** Built on the first message: the hello names the app, which becomes service.name. */
+  private build(hello: Hello | null): void {
+    this.built = true;
+    const { api, resources, traceBase, metrics } = this.sdk;
+    const s = this.settings;
+    const attributes: Record<string, string | number> = {
+      'service.name': this.init.config.app ?? hello?.app ?? 'node',
+      'service.instance.id': this.init.run,
+      'process.pid': hello?.pid ?? process.pid,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      'host.name': hello?.hostname ?? hostname(),
+      'loopscope.run': this.init.run,
+      'loopscope.version': AGENT_VERSION,
+      // OTEL_RESOURCE_ATTRIBUTES wins over what loopscope infers, OTEL_SERVICE_NAME over both.
+      ...s.resourceAttributes,
+    };
+    if (s.serviceName) attributes['service.name'] = s.serviceName;
+    const resource = resources.defaultResource().merge(resources.resourceFromAttributes(attributes));
+
+    if (s.traces && this.sdk.traceExporter) {
+      const exporter = this.failures.watch(new this.sdk.traceExporter(exporterConfig(s.traces)), `spans to ${s.traces.url}`);
+      const processor = new traceBase.BatchSpanProcessor(exporter, {
+        maxQueueSize: 2048,
+        maxExportBatchSize: 512,
+        scheduledDelayMillis: 1000,
+        exportTimeoutMillis: s.traces.timeoutMs,
+      });
+      this.tracerProvider = new traceBase.BasicTracerProvider({ resource, spanProcessors: [processor] });
+      const tracer = this.tracerProvider.getTracer(TRACER_NAME, AGENT_VERSION);
+      this.translator = new SpanTranslator(tracer, { root: api.ROOT_CONTEXT, setSpan: (c, span) => api.trace.setSpan(c, span) }, { stackFrames: 20 });
+    }
+
+    const readers: InstanceType<Sdk['metrics']['MetricReader']>[] = [];
+    if (s.metrics.otlp && this.sdk.metricExporter) {
+      const exporter = this.failures.watch(new this.sdk.metricExporter(exporterConfig(s.metrics.otlp)), `metrics to ${s.metrics.otlp.url}`);
+      readers.push(
+        new metrics.PeriodicExportingMetricReader({
+          exporter,
+          exportIntervalMillis: s.metrics.intervalMs,
+          exportTimeoutMillis: Math.min(s.metrics.otlp.timeoutMs, s.metrics.intervalMs),
+        }),
+      );
+    }
+    if (s.metrics.prometheus && this.sdk.prometheus) {
+      const { host, port } = s.metrics.prometheus;
+      readers.push(
+        new this.sdk.prometheus({ host, port }, (err?: unknown) => {
+          if (err) this.warn(`Prometheus exporter could not listen on ${host}:${port} (${(err as Error).message ?? String(err)}); metrics are not served`);
+        }),
+      );
+    }
+    if (readers.length > 0) {
+      this.meterProvider = new metrics.MeterProvider({ resource, readers });
+      this.recorder = new MetricsRecorder(this.meterProvider.getMeter(TRACER_NAME, AGENT_VERSION));
+    }
+  }
+
+  write(messages: readonly Message[]): void {
+    if (this.failed) return;
+    try {
+      for (const m of messages) {
+        if (!this.built) this.build(m.type === 'hello' ? m : null);
+        if (m.type === 'shutdown.start') this.shutdownSeen = true;
+        this.translator?.handle(m);
+        this.recorder?.handle(m);
+      }
+    } catch (err) {
+      // A bug here must cost the export, never the recording or the app.
+      this.failed = true;
+      this.warn(`OpenTelemetry export stopped: ${(err as Error).message}`);
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (!this.built) return;
+    // The caller bounds the wait too; this bound keeps a stuck exporter from holding a promise forever.
+    const limit = Math.max(50, this.init.config.flushTimeoutMs - 50);
+    let timer: NodeJS.Timeout | undefined;
+    const work: Promise<unknown>[] = [];
+    if (this.tracerProvider) work.push(this.tracerProvider.forceFlush());
+    // Metrics are pushed on their own period; at the end of the process, push the last values.
+    if (this.meterProvider && this.shutdownSeen) work.push(this.meterProvider.forceFlush());
+    try {
+      await Promise.race([
+        Promise.allSettled(work),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, limit);
+          timer.unref();
+        }),
+      ]);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (this.shutdownSeen) this.failures.summary();
+  }
+
+  close(): void {
+    try {
+      // The main thread is going away without a shutdown.end (e.g. worker torn down): end the tree
+      // so the spans at least exist; the export itself can only be attempted, not awaited.
+      this.translator?.endAll(Date.now(), 'sink closed before the end of the shutdown');
+      void this.tracerProvider?.forceFlush().catch(() => undefined);
+    } catch {
+      // best effort
+    }
+  }
+}
+
+/**
+ * The worker's OTel sink; call it when init.config.otel is true. Never rejects: with export
+ * disabled or misconfigured it warns once and returns a sink that does nothing.
+ */
+export async function createOtelSink(init: WorkerInit, warn: WarnFn, env: NodeJS.ProcessEnv = process.env): Promise<Sink> {
+  try {
+    if (sdkDisabled(env)) {
+      warn('OpenTelemetry export is off: OTEL_SDK_DISABLED=true');
+      return NOOP_SINK;
+    }
+    const parsed = readOtelSettings(env);
+    if (!parsed.ok) {
+      warn(`OpenTelemetry export is off: ${parsed.error}`);
+      return NOOP_SINK;
+    }
+    const sdk = await loadSdk(parsed.settings);
+    return new OtelSink(init, parsed.settings, sdk, warn);
+  } catch (err) {
+    warn(`OpenTelemetry export is off: could not load the SDK (${(err as Error).message})`);
+    return NOOP_SINK;
+  }
+}
