@@ -1,0 +1,36 @@
+// The link between the cleanup API and the agent's shutdown recorder. The API must work without
+// the agent (imported from code only), and the app may load a second copy of the package: the
+// recorder is published on a global symbol rather than as a module variable so that any copy of
+// the API finds the one recorder of the process.
+import type { ShutdownTrigger } from '../../shared/protocol.js';
+
+export type StepPhase = 'running' | 'ok' | 'failed' | 'timeout';
+
+/** How the cleanup API forced the exit, for the end record (its exit code alone cannot say). */
+export type ForcedOutcome = 'timeout' | 'error';
+
+export interface ShutdownObserver {
+  /** Starts the recorded shutdown unless one is already running. */
+  begin(trigger: ShutdownTrigger, reason: string | null): void;
+  /**
+   * One cleanup step's progress. `startedAt` is performance.now() when the step began, so the
+   * recorder places it relative to its own start; `durationMs` is null while running.
+   */
+  step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void;
+  /** The cleanup API is about to call process.exit because of a deadline, a failure or a second signal. */
+  forcing(outcome: ForcedOutcome): void;
+}
+
+const KEY = Symbol.for('loopscope.shutdown.observer');
+
+type GlobalWithObserver = typeof globalThis & { [KEY]?: ShutdownObserver };
+
+export function publishObserver(observer: ShutdownObserver | undefined): void {
+  const g = globalThis as GlobalWithObserver;
+  if (observer) g[KEY] = observer;
+  else delete g[KEY];
+}
+
+export function currentObserver(): ShutdownObserver | undefined {
+  return (globalThis as GlobalWithObserver)[KEY];
+}

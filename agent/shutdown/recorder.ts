@@ -1,0 +1,264 @@
+// One shutdown, as the agent records it: the start snapshot, each snapshot resource that closes,
+// the cleanup steps the API reports, later signals, the hang watch and the end. It only records:
+// every timer it owns is unref'd and created inside ctx.internal(), so it neither keeps the
+// process alive nor shows up in its own resource lists.
+import type { AgentContext } from '../context.js';
+import type { ResourceSnapshot, ResourceTracker } from '../resources/tracker.js';
+import type { Frame, LiveResource, ShutdownOutcome, ShutdownTrigger } from '../../shared/protocol.js';
+import { epochNow } from '../shared-state.js';
+import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
+import { formatHang, type KeptAlive } from './hang-text.js';
+
+/** Resources listed in shutdown.start and shutdown.hang at most (bounded message size). */
+const SNAPSHOT_LIMIT = 500;
+/** Polls look at every live resource: a truncated poll could not tell "closed" from "not listed". */
+const POLL_LIMIT = 100_000;
+/** Closes show within a loop turn or two of happening at this period (the brief's measurement). */
+const FAST_POLL_MS = 5;
+/** Once the shutdown hangs, closes are rare and precision matters less than cost. */
+const SLOW_POLL_MS = 250;
+/** Hang reports repeat while the process keeps hanging; past this count they stop (bounded output). */
+const MAX_HANG_REPORTS = 60;
+const MAX_ERROR_CHARS = 8_000;
+
+interface Session {
+  readonly trigger: ShutdownTrigger;
+  /** performance.now() at the start: every "ms after start" is measured from here. */
+  readonly t0: number;
+  /** Snapshot resources not yet seen closing. */
+  readonly open: Map<number, LiveResource>;
+  poll: NodeJS.Timeout | null;
+  hang: NodeJS.Timeout | null;
+  hangReports: number;
+}
+
+export interface EndInput {
+  code: number | null;
+  signal: string | null;
+  exitCaller: Frame | null;
+}
+
+function keptAlive(r: LiveResource): KeptAlive {
+  const out: KeptAlive = { id: r.id, type: r.type, createdAt: r.createdAt };
+  if (r.details) out.details = r.details;
+  return out;
+}
+
+export function describeError(err: unknown): string {
+  let text: string;
+  try {
+    if (err instanceof Error) text = typeof err.stack === 'string' && err.stack ? err.stack : `${err.name}: ${err.message}`;
+    else text = String(err);
+  } catch {
+    text = Object.prototype.toString.call(err);
+  }
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}...` : text;
+}
+
+export class ShutdownRecorder implements ShutdownObserver {
+  private session: Session | null = null;
+  private ended = false;
+  private forced: ForcedOutcome | null = null;
+  private crashError: string | null = null;
+
+  constructor(
+    private readonly ctx: AgentContext,
+    private readonly tracker: ResourceTracker,
+    private readonly finalSample: () => void,
+    /** Called once when a shutdown starts (install.ts moves its 'exit' listener last then). */
+    private readonly onBegin: () => void,
+  ) {}
+
+  get active(): boolean {
+    return this.session !== null && !this.ended;
+  }
+
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  begin(trigger: ShutdownTrigger, reason: string | null): void {
+    if (this.session || this.ended) return;
+    const t0 = performance.now();
+    const startedAt = epochNow();
+    const snap = this.snapshot(SNAPSHOT_LIMIT);
+    const session: Session = {
+      trigger,
+      t0,
+      open: new Map(snap.resources.map((r) => [r.id, r])),
+      poll: null,
+      hang: null,
+      hangReports: 0,
+    };
+    this.session = session;
+    this.ctx.record(
+      { type: 'shutdown.start', trigger, reason, startedAt, resources: snap.resources, snapshotTruncated: snap.truncated },
+      true,
+    );
+    this.schedulePoll(session, FAST_POLL_MS);
+    this.scheduleHang(session);
+    try {
+      this.onBegin();
+    } catch {
+      // only an ordering nicety: the records stand without it
+    }
+  }
+
+  step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void {
+    if (this.ended) return;
+    if (!this.session) this.begin('api', null);
+    const s = this.session;
+    if (!s) return;
+    this.ctx.record(
+      {
+        type: 'shutdown.step',
+        name,
+        startMs: Math.max(0, startedAt - s.t0),
+        durationMs: durationMs === null ? null : Math.max(0, durationMs),
+        outcome: phase,
+        error,
+      },
+      true,
+    );
+    // A step often closes what it was about: look now rather than up to a poll period later.
+    if (phase !== 'running') this.poll();
+  }
+
+  forcing(outcome: ForcedOutcome): void {
+    this.forced = outcome;
+  }
+
+  /** A later signal during the shutdown. */
+  signal(signal: string): void {
+    const s = this.session;
+    if (!s || this.ended) return;
+    this.ctx.record({ type: 'shutdown.signal', signal, afterMs: performance.now() - s.t0 }, true);
+  }
+
+  /** An uncaught exception or rejection that will end the process (uncaughtExceptionMonitor). */
+  crashed(err: unknown, trigger: 'uncaughtException' | 'unhandledRejection'): void {
+    if (this.ended) return;
+    this.crashError = describeError(err);
+    this.begin(trigger, null);
+  }
+
+  /** Writes shutdown.end and waits, bounded, for the worker to have written everything. */
+  end(input: EndInput): void {
+    if (this.ended) return;
+    if (!this.session) this.begin('exit', null);
+    const s = this.session;
+    this.ended = true;
+    if (!s) return;
+    this.stopTimers(s);
+    this.poll(s);
+    let outcome: ShutdownOutcome;
+    if (this.crashError !== null) outcome = 'crash';
+    else if (this.forced) outcome = this.forced;
+    else if (input.signal) outcome = 'clean';
+    else outcome = input.code === 0 || input.code === null ? 'clean' : 'error';
+    try {
+      this.finalSample();
+    } catch {
+      // a failed sample must not cost the end record
+    }
+    this.ctx.record(
+      {
+        type: 'shutdown.end',
+        durationMs: performance.now() - s.t0,
+        outcome,
+        exit: { code: input.code, signal: input.signal },
+        exitCaller: input.exitCaller,
+        error: this.crashError,
+        stillOpen: [...s.open.values()].map(keptAlive),
+      },
+      true,
+    );
+    this.ctx.flushSync(this.ctx.config.flushTimeoutMs);
+  }
+
+  /** Stops the timers (agent stop / uninstall). */
+  dispose(): void {
+    if (this.session) this.stopTimers(this.session);
+  }
+
+  private snapshot(limit: number): ResourceSnapshot {
+    try {
+      const snap = this.tracker.snapshot(limit);
+      return { resources: snap.resources.slice(0, limit), truncated: snap.truncated };
+    } catch {
+      return { resources: [], truncated: 0 };
+    }
+  }
+
+  /** Compares the live resources with the start snapshot; each one gone is a shutdown.closed. */
+  private poll(s: Session | null = this.session): void {
+    if (!s || s.open.size === 0) return;
+    let snap: ResourceSnapshot;
+    try {
+      snap = this.tracker.snapshot(POLL_LIMIT);
+    } catch {
+      return;
+    }
+    if (snap.truncated > 0) return;
+    const live = new Set<number>();
+    for (const r of snap.resources) live.add(r.id);
+    const afterMs = performance.now() - s.t0;
+    for (const [id, r] of s.open) {
+      if (live.has(id)) continue;
+      s.open.delete(id);
+      this.ctx.record({ type: 'shutdown.closed', id, resourceType: r.type, closedAfterMs: afterMs }, true);
+    }
+  }
+
+  private schedulePoll(s: Session, everyMs: number): void {
+    if (s.poll) clearInterval(s.poll);
+    s.poll = null;
+    if (s.open.size === 0) return;
+    s.poll = this.ctx.internal(() =>
+      setInterval(() => {
+        try {
+          this.poll(s);
+          if (s.open.size === 0 && s.poll) {
+            clearInterval(s.poll);
+            s.poll = null;
+          }
+        } catch {
+          // never into the app
+        }
+      }, everyMs),
+    );
+    s.poll.unref();
+  }
+
+  private scheduleHang(s: Session): void {
+    const after = this.ctx.config.hangAfterMs;
+    s.hang = this.ctx.internal(() => setTimeout(() => this.reportHang(s), after));
+    s.hang.unref();
+  }
+
+  private reportHang(s: Session): void {
+    try {
+      if (this.ended || this.session !== s) return;
+      s.hangReports++;
+      const afterMs = performance.now() - s.t0;
+      const snap = this.snapshot(SNAPSHOT_LIMIT);
+      const kept = snap.resources.filter((r) => r.keepsAlive).map(keptAlive);
+      this.ctx.record({ type: 'shutdown.hang', afterMs, keptAlive: kept }, true);
+      if (this.ctx.config.hangStderr) {
+        const text = formatHang(s.trigger, afterMs, kept);
+        this.ctx.internal(() => process.stderr.write(text));
+      }
+      if (s.hangReports === 1) this.schedulePoll(s, SLOW_POLL_MS);
+      if (s.hangReports < MAX_HANG_REPORTS) this.scheduleHang(s);
+    } catch {
+      // never into the app
+    }
+  }
+
+  private stopTimers(s: Session): void {
+    if (s.poll) clearInterval(s.poll);
+    if (s.hang) clearTimeout(s.hang);
+    s.poll = null;
+    s.hang = null;
+  }
+}
