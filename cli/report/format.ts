@@ -58,6 +58,6 @@ export function padStart(text: string, width: number): string {
 }
 
 /** `text` after a fixed label column, so the sections' first lines line up. */
-export function labelled(label: string, text: string, labelWidth = 10): string {
+export function labelled(label: string, text: string, labelWidth = 11): string {
   return `${label.padEnd(labelWidth)}${fit(text, WIDTH - labelWidth)}`;
 }

@@ -22,11 +22,17 @@ function processLines(run: ReportRun, o: RenderOptions): string[] {
   if (!p) return [labelled('process', `run ${run.run} (no hello record: the start of the run is missing)`)];
   const lines = [
     labelled('process', `${p.app}  pid ${p.pid}  node ${p.nodeVersion}  ${p.platform}/${p.arch}  mode ${p.mode}`),
-    labelled('', p.argv.map((a) => fmtArg(a, o.cwd)).join(' ')),
+    labelled('', commandLine(p).map((a) => fmtArg(a, o.cwd)).join(' ')),
   ];
   const span = run.lastTs > p.startedAt ? `, last record after ${fmtMs(run.lastTs - p.startedAt)}` : '';
   lines.push(labelled('', `started ${fmtTime(p.startedAt)}${span}`));
   return lines;
+}
+
+/** What was typed: node, its flags, then the script and its arguments. */
+function commandLine(p: NonNullable<ReportRun['process']>): string[] {
+  const [exe, ...rest] = p.argv;
+  return [exe ?? 'node', ...p.execArgv, ...rest];
 }
 
 function fmtArg(arg: string, cwd: string): string {
@@ -39,7 +45,7 @@ function loopLine(run: ReportRun): string {
   return labelled(
     'loop',
     `delay p50 ${fmtMs(l.delayP50Ms)}, p99 ${fmtMs(l.delayP99Ms)}, max ${fmtMs(l.delayMaxMs)}; ` +
-      `busy ${fmtPercent(l.utilization)} (${l.intervals} intervals)`,
+      `busy ${fmtPercent(l.utilization)} (${l.intervals} interval${l.intervals === 1 ? '' : 's'})`,
   );
 }
 

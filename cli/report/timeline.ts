@@ -14,12 +14,12 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
     sd.exit.signal !== null ? `killed by ${sd.exit.signal}` : sd.exit.code !== null ? `exit code ${sd.exit.code}` : 'no exit record';
   out.push(
     fit(
-      `${indent}shutdown  ${sd.trigger}${sd.reason ? ` (${sd.reason})` : ''} -> ${sd.outcome}, ${exitText}, cleanup ${fmtMs(sd.durationMs)}`,
+      `${indent}shutdown   ${sd.trigger}${sd.reason ? ` (${sd.reason})` : ''} -> ${sd.outcome}, ${exitText}, cleanup ${fmtMs(sd.durationMs)}`,
       WIDTH,
     ),
   );
-  if (sd.exitCaller) out.push(fit(`${indent}          process.exit called at ${fmtFrame(sd.exitCaller, cwd)}`, WIDTH));
-  if (sd.error) out.push(fit(`${indent}          error: ${sd.error.split('\n')[0]}`, WIDTH));
+  if (sd.exitCaller) out.push(fit(`${indent}           process.exit called at ${fmtFrame(sd.exitCaller, cwd)}`, WIDTH));
+  if (sd.error) out.push(fit(`${indent}           error: ${sd.error.split('\n')[0]}`, WIDTH));
 
   // The axis ends at the exit, or at the last thing we know happened if that is later.
   let total = sd.durationMs;

@@ -1,0 +1,185 @@
+// `npm run bench`: throughput with the agent in each mode against the same app without it.
+// Variants are interleaved in every round (the order rotates per round) and each ratio is the
+// median of per-round ratios, so the drift of a noisy machine hits every variant alike.
+//
+//   node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N]
+//                     [--workloads http-sync,http-async,await] [--json]
+//   env: BENCH_ROUNDS, BENCH_DURATION_MS, BENCH_WARMUP_MS, BENCH_CONNECTIONS
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { median, pairedRatio } from './lib/stats.js';
+import { getJson, spawnNode, waitExit } from './lib/proc.js';
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const PRELOAD = resolve(BENCH, '..', 'dist', 'agent', 'preload.js');
+const MiB = 1024 * 1024;
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    workloads: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write('node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N] [--workloads http-sync,http-async,await] [--json]\n');
+  process.exit(0);
+}
+
+function intOption(flag, envName, fallback, min) {
+  const raw = flag ?? process.env[envName];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`bench: ${envName} / flag value ${JSON.stringify(raw)} is not a whole number >= ${min}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const config = {
+  rounds: intOption(flags.rounds, 'BENCH_ROUNDS', 5, 1),
+  durationMs: intOption(flags.duration, 'BENCH_DURATION_MS', 3000, 200),
+  warmupMs: intOption(flags.warmup, 'BENCH_WARMUP_MS', 1000, 0),
+  connections: intOption(flags.connections, 'BENCH_CONNECTIONS', 32, 1),
+  workloads: (flags.workloads ?? 'http-sync,http-async,await').split(',').map((s) => s.trim()),
+  node: process.version,
+};
+const WORKLOADS = {
+  'http-sync': { label: 'HTTP, sync handler', unit: 'req/s', run: (env, pre) => httpOnce('sync', env, pre) },
+  'http-async': { label: 'HTTP, 3 awaits', unit: 'req/s', run: (env, pre) => httpOnce('async', env, pre) },
+  await: { label: 'tight await loop', unit: 'ops/s', run: (env, pre) => awaitOnce(env, pre) },
+};
+for (const w of config.workloads) {
+  if (!WORKLOADS[w]) {
+    process.stderr.write(`bench: unknown workload ${w} (known: ${Object.keys(WORKLOADS).join(', ')})\n`);
+    process.exit(2);
+  }
+}
+if (!existsSync(PRELOAD)) {
+  process.stderr.write(`bench: ${PRELOAD} is missing: run npm run build first\n`);
+  process.exit(1);
+}
+
+const VARIANTS = ['baseline', 'lite', 'default', 'deep'];
+/** The brief's targets: minimum throughput ratio per workload and mode. */
+const TARGETS = {
+  'http-sync': { lite: 0.99, default: 0.97 },
+  'http-async': { lite: 0.99, default: 0.95 },
+  await: { lite: 0.97 },
+};
+const RSS_BUDGET_MIB = 30;
+
+const scratch = mkdtempSync(join(tmpdir(), 'loopscope-bench-'));
+
+/** A clean environment: no agent settings leak in from the shell that runs the benchmark. */
+function envFor(variant, tag) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('LOOPSCOPE_')) delete env[k];
+  delete env.NODE_OPTIONS;
+  if (variant === 'baseline') return { env, preload: [] };
+  env.LOOPSCOPE_MODE = variant;
+  // Recording to a file: the cost of writing it is part of the agent's cost.
+  env.LOOPSCOPE_RECORD = join(scratch, `${tag}-${variant}.ndjson`);
+  return { env, preload: ['-r', PRELOAD] };
+}
+
+async function httpOnce(kind, env, preload) {
+  const server = spawnNode([...preload, join(BENCH, 'http-server.js'), kind], env);
+  try {
+    const { port } = await server.firstLine;
+    const load = spawnNode(
+      [join(BENCH, 'http-load.js'), String(port), String(config.connections), String(config.warmupMs), String(config.durationMs)],
+      { ...process.env, NODE_OPTIONS: '' },
+    );
+    const result = await load.firstLine;
+    const { rss } = await getJson(port, '/__rss');
+    if (result.errors > 0) process.stderr.write(`bench: ${result.errors} errors during a ${kind} run\n`);
+    return { value: result.rps, rss };
+  } finally {
+    server.child.kill('SIGTERM');
+    await waitExit(server.child);
+  }
+}
+
+async function awaitOnce(env, preload) {
+  const p = spawnNode([...preload, join(BENCH, 'await-loop.js'), String(config.warmupMs), String(config.durationMs)], env);
+  const result = await p.firstLine;
+  await waitExit(p.child);
+  return { value: result.opsPerSec, rss: result.rss };
+}
+
+const samples = {};
+for (const w of config.workloads) {
+  samples[w] = {};
+  for (const v of VARIANTS) samples[w][v] = { values: [], rss: [] };
+}
+
+const started = Date.now();
+for (let round = 0; round < config.rounds; round++) {
+  const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+  for (const w of config.workloads) {
+    for (const v of order) {
+      const { env, preload } = envFor(v, `${w}-${round}`);
+      const { value, rss } = await WORKLOADS[w].run(env, preload);
+      samples[w][v].values.push(value);
+      samples[w][v].rss.push(rss);
+      if (!flags.json) process.stderr.write(`round ${round + 1}/${config.rounds} ${w} ${v}: ${Math.round(value)} ${WORKLOADS[w].unit}\n`);
+    }
+  }
+}
+
+const results = [];
+for (const w of config.workloads) {
+  const base = samples[w].baseline;
+  const baseRss = median(base.rss) / MiB;
+  for (const v of VARIANTS) {
+    const s = samples[w][v];
+    const ratio = v === 'baseline' ? 1 : pairedRatio(s.values, base.values);
+    const rssMiB = median(s.rss) / MiB;
+    const target = TARGETS[w][v] ?? null;
+    const rssDeltaMiB = v === 'baseline' ? 0 : rssMiB - baseRss;
+    results.push({
+      workload: w,
+      variant: v,
+      unit: WORKLOADS[w].unit,
+      median: median(s.values),
+      ratio,
+      target,
+      met: target === null ? null : ratio >= target,
+      rssMiB,
+      rssDeltaMiB,
+      rssMet: v === 'baseline' ? null : rssDeltaMiB <= RSS_BUDGET_MIB,
+      samples: s.values,
+    });
+  }
+}
+rmSync(scratch, { recursive: true, force: true });
+
+if (flags.json) {
+  process.stdout.write(`${JSON.stringify({ config, elapsedMs: Date.now() - started, results }, null, 2)}\n`);
+} else {
+  const lines = [
+    `loopscope bench: ${config.rounds} rounds x ${config.durationMs} ms (+${config.warmupMs} ms warm-up), ${config.connections} connections, node ${config.node}`,
+    '',
+    `${'workload'.padEnd(20)}${'mode'.padEnd(10)}${'median'.padStart(14)}${'ratio'.padStart(8)}${'target'.padStart(8)}${'RSS MiB'.padStart(9)}${'dRSS'.padStart(7)}`,
+  ];
+  for (const r of results) {
+    const verdict = r.target === null ? '' : r.met ? ' ok' : ' MISS';
+    lines.push(
+      `${(r.variant === 'baseline' ? WORKLOADS[r.workload].label : '').padEnd(20)}${r.variant.padEnd(10)}` +
+        `${`${Math.round(r.median)} ${r.unit}`.padStart(14)}${r.ratio.toFixed(3).padStart(8)}` +
+        `${(r.target === null ? '-' : `>=${r.target}`).padStart(8)}${r.rssMiB.toFixed(1).padStart(9)}` +
+        `${(r.variant === 'baseline' ? '-' : `${r.rssDeltaMiB >= 0 ? '+' : ''}${r.rssDeltaMiB.toFixed(1)}`).padStart(7)}${verdict}${r.rssMet === false ? ' RSS-MISS' : ''}`,
+    );
+  }
+  lines.push('', `ratio: median over rounds of (mode / baseline of the same round); RSS budget +${RSS_BUDGET_MIB} MiB; ${Math.round((Date.now() - started) / 1000)} s`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
