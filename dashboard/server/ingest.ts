@@ -1,0 +1,124 @@
+// /ingest: one connection per agent run. Every frame is validated with the shared schema before
+// anything is stored or forwarded; a bad frame closes only its own connection, with a code and a
+// reason the agent logs, so one broken or hostile agent cannot disturb the others or a browser.
+import type { IncomingMessage } from 'node:http';
+import type { RawData, WebSocket } from 'ws';
+import { CLOSE, ingestFrameSchema, type IngestReply } from '../../shared/dashboard-api.js';
+import { PROTOCOL_VERSION } from '../../shared/version.js';
+import type { Store } from './store.js';
+
+/** A close reason is limited to 123 bytes by the WebSocket protocol. */
+export function closeReason(text: string): string {
+  let out = text;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** A hello from another protocol version may not even fit today's schema: look before validating. */
+function unknownProtocol(value: unknown): number | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const messages = (value as { messages?: unknown }).messages;
+  if (!Array.isArray(messages)) return null;
+  for (const m of messages) {
+    if (typeof m !== 'object' || m === null) continue;
+    const { type, protocol } = m as { type?: unknown; protocol?: unknown };
+    if (type === 'hello' && typeof protocol === 'number' && protocol !== PROTOCOL_VERSION) return protocol;
+  }
+  return null;
+}
+
+export class IngestEndpoint {
+  private rejected = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** From now on frames are left unacked: the agents keep them and resend to the next dashboard. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  get rejectedCount(): number {
+    return this.rejected;
+  }
+
+  /** authError: the reason the request's credentials were refused, or null. */
+  handle(ws: WebSocket, req: IncomingMessage, authError: string | null): void {
+    const who = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    let run: string | null = null;
+    let closing = false;
+
+    const reject = (code: number, reason: string): void => {
+      if (closing) return;
+      closing = true;
+      this.rejected++;
+      this.log(`ingest ${who}${run ? ` run ${run}` : ''}: ${reason}; closing (${code})`);
+      ws.close(code, closeReason(reason));
+    };
+
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes with 1009 by itself when a frame exceeds maxPayload; say so once here.
+      if (closing) return;
+      closing = true;
+      this.rejected++;
+      this.log(`ingest ${who}${run ? ` run ${run}` : ''}: ${err.message}${err.code ? ` (${err.code})` : ''}; connection closed`);
+    });
+    ws.on('close', () => {
+      closing = true;
+      if (run !== null) this.store.disconnect(run);
+    });
+
+    if (authError !== null) {
+      reject(CLOSE.unauthorized, `unauthorized: ${authError}`);
+      return;
+    }
+
+    const reply = (r: IngestReply): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+    };
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (closing || this.stopped) return;
+      if (isBinary) return reject(CLOSE.malformed, 'malformed frame: binary frames are not accepted');
+      let value: unknown;
+      try {
+        value = JSON.parse(rawText(data));
+      } catch (err) {
+        return reject(CLOSE.malformed, `malformed frame: not JSON (${(err as Error).message})`);
+      }
+      const version = unknownProtocol(value);
+      if (version !== null) {
+        return reject(
+          CLOSE.unsupportedProtocol,
+          `unsupported protocol ${version}: this dashboard speaks protocol ${PROTOCOL_VERSION}; use matching loopscope versions`,
+        );
+      }
+      const parsed = ingestFrameSchema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(frame)';
+        return reject(CLOSE.malformed, `malformed frame: ${where}: ${issue?.message ?? 'invalid'}`);
+      }
+      const { seq, messages } = parsed.data;
+      if (messages.length === 0) return reply({ kind: 'ack', seq });
+      const frameRun = messages[0]!.run;
+      if (messages.some((m) => m.run !== frameRun) || (run !== null && frameRun !== run)) {
+        return reject(CLOSE.malformed, 'malformed frame: a connection carries the messages of one run');
+      }
+      if (run === null) {
+        run = frameRun;
+        this.store.connect(run);
+      }
+      this.store.accept(frameRun, seq, messages, () => reply({ kind: 'ack', seq }));
+    });
+  }
+}
