@@ -4,6 +4,7 @@ import type { Frame } from '../../../shared/protocol.js';
 /** 0.4 ms, 12 ms, 1.24 s, 2 min 5 s: the unit follows the magnitude. */
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  if (ms === 0) return '0 ms';
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 10) return `${ms.toFixed(1)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -70,4 +71,9 @@ export function delayLevel(ms: number): 'ok' | 'warn' | 'bad' {
   if (ms < 50) return 'ok';
   if (ms < 200) return 'warn';
   return 'bad';
+}
+
+/** A shutdown trigger as the user wrote it. */
+export function triggerLabel(trigger: string): string {
+  return trigger === 'api' ? 'shutdown.begin()' : trigger === 'exit' ? 'process.exit()' : trigger;
 }

@@ -64,10 +64,14 @@ export function renderBlocks(el: HTMLElement, state: RunState, now: number): voi
       'tr',
       { class: inProgress ? 'in-progress' : '', 'data-block': b.id },
       h('td', {}, formatClock(b.startedAt)),
-      h('td', { class: `num ${live >= 1000 ? 'bad' : live >= 200 ? 'warn' : ''}` }, inProgress ? h('span', { class: 'badge bad pulse' }, 'in progress') : null, ' ', formatMs(live)),
+      h('td', { class: `num ${live >= 1000 ? 'bad' : live >= 200 ? 'warn' : ''}` }, inProgress ? h('span', { class: 'badge bad pulse' }, 'in progress') : null, inProgress ? h('br', {}) : null, formatMs(live)),
       h('td', {}, b.native ? h('span', { class: 'badge warn' }, 'native') : h('span', { class: 'muted' }, 'JS')),
-      h('td', {}, b.resource ? b.resource.type : h('span', { class: 'muted' }, '–'), b.resource?.createdAt ? h('span', { class: 'muted' }, ` ${formatWhere(b.resource.createdAt)}`) : ''),
-      h('td', { class: 'stack-cell' }, details),
+      h(
+        'td',
+        { class: 'stack-cell' },
+        details,
+        b.resource ? h('span', { class: 'callback' }, `in a ${b.resource.type} callback`, b.resource.createdAt ? ` from ${formatWhere(b.resource.createdAt)}` : '') : null,
+      ),
     );
   });
   const summary = h(
@@ -76,7 +80,7 @@ export function renderBlocks(el: HTMLElement, state: RunState, now: number): voi
     `${state.blockCount} block${state.blockCount === 1 ? '' : 's'}, ${formatMs(state.blockedMs)} blocked in total`,
     state.blocksDropped ? ` · ${state.blocksDropped} older not shown` : '',
   );
-  replaceChildren(el, summary, table(['started', 'duration', 'kind', 'callback', 'stack'], rows, 'No blocks over the threshold. Good.', 'blocks'));
+  replaceChildren(el, summary, table(['started', 'duration', 'kind', 'where'], rows, 'No blocks over the threshold. Good.', 'blocks'));
 }
 
 export function renderSyncIo(el: HTMLElement, state: RunState): void {

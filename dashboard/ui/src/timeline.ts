@@ -3,10 +3,12 @@
 import type { ShutdownState } from '../../../shared/run-state.js';
 import { shutdownOutcome, shutdownResources } from '../../../shared/run-state.js';
 import { h, replaceChildren, s } from './dom.js';
-import { COLOURS, formatClock, formatMs, formatWhere } from './format.js';
+import { COLOURS, formatClock, formatMs, formatWhere, triggerLabel } from './format.js';
 
-const ROW = 22;
+const ROW = 26;
 const BAR = 14;
+/** Room right of the plot for the last tick label and the exit marker. */
+const RIGHT_PAD = 34;
 const AXIS = 26;
 const MAX_RESOURCE_ROWS = 40;
 
@@ -77,11 +79,33 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
     });
   }
 
-  const width = Math.max(300, el.clientWidth || 600);
-  const labelW = Math.min(280, Math.max(130, Math.round(width * 0.34)));
-  const plotW = width - labelW - 12;
+  const width = Math.max(280, el.clientWidth || 600);
+  // Narrow screens put each label above its bar, so the bars keep the full width.
+  const stacked = width < 560;
+  const labelW = stacked ? 4 : Math.min(280, Math.max(150, Math.round(width * 0.32)));
+  const plotW = width - labelW - RIGHT_PAD;
+  const rowH = stacked ? 40 : ROW;
+  const barY = stacked ? 22 : 6;
   const x = (ms: number) => labelW + (Math.min(ms, end) / end) * plotW;
-  const height = AXIS + rows.length * ROW + 30;
+  const markers: { ms: number; label: string; cls: string }[] = [{ ms: 0, label: triggerLabel(sd.start.trigger), cls: 'trigger' }];
+  for (const sig of sd.signals) markers.push({ ms: sig.afterMs, label: sig.signal, cls: 'signal' });
+  if (sd.hang) markers.push({ ms: sd.hang.afterMs, label: `hang · ${sd.hang.keptAlive.length} kept alive`, cls: 'hang' });
+  if (sd.end) markers.push({ ms: end, label: exitText, cls: `exit ${OUTCOME_LEVEL[sd.end.outcome] ?? ''}` });
+  // Marker labels that would overlap go one line lower.
+  const CHAR_W = 6;
+  const lines: number[] = [];
+  const placed = markers.map((m) => {
+    const mx = x(m.ms);
+    const w = m.label.length * CHAR_W;
+    const left = Math.max(0, Math.min(width - w, mx - w / 2));
+    let line = 0;
+    while ((lines[line] ?? -Infinity) > left - 8) line++;
+    lines[line] = left + w;
+    return { ...m, mx, left, line };
+  });
+  const markerLines = Math.max(1, lines.length);
+  const plotBottom = AXIS + rows.length * rowH + 4;
+  const height = plotBottom + markerLines * 14 + 6;
 
   const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'waterfall', role: 'img', 'aria-label': 'shutdown timeline' });
   svg.append(
@@ -93,30 +117,33 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
   );
   const step = tickStep(end, Math.max(2, Math.floor(plotW / 90)));
   for (let t = 0; t <= end + 1e-9; t += step) {
-    svg.append(s('line', { x1: x(t), x2: x(t), y1: AXIS - 6, y2: height - 24, class: 'grid' }));
+    svg.append(s('line', { x1: x(t), x2: x(t), y1: AXIS - 6, y2: plotBottom, class: 'grid' }));
     svg.append(s('text', { x: x(t), y: AXIS - 10, class: 'tick', 'text-anchor': t === 0 ? 'start' : 'middle' }, formatMs(t)));
   }
+  const maxChars = Math.floor((stacked ? width : labelW - 8) / CHAR_W);
+  const clip = (text: string) => (text.length > maxChars ? `${text.slice(0, Math.max(1, maxChars - 1))}…` : text);
   rows.forEach((r, i) => {
-    const y = AXIS + i * ROW;
+    const y = AXIS + i * rowH;
     if (i > 0 && r.kind === 'resource' && rows[i - 1]!.kind === 'step') svg.append(s('line', { x1: 0, x2: width, y1: y, y2: y, class: 'sep' }));
-    svg.append(s('text', { x: 4, y: y + 11, class: `row-label ${r.kind}` }, r.label));
-    svg.append(s('text', { x: 4, y: y + 20, class: 'row-sub' }, r.sub));
+    const label = s('text', { x: 4, y: y + 12, class: `row-label ${r.kind}` }, clip(r.label));
+    label.append(s('title', {}, `${r.label}\n${r.sub}`));
+    svg.append(label);
+    svg.append(s('text', { x: 4, y: stacked ? y + 21 : y + 23, class: 'row-sub' }, clip(r.sub)));
     const bx = x(r.from);
     const bw = Math.max(2, x(r.to) - bx);
-    svg.append(s('rect', { x: bx, y: y + 4, width: bw, height: BAR, rx: 2, fill: r.colour }));
-    if (r.striped) svg.append(s('rect', { x: bx, y: y + 4, width: bw, height: BAR, rx: 2, fill: 'url(#stripes)' }));
-    const inside = bw > 110;
-    svg.append(s('text', { x: inside ? bx + bw - 4 : bx + bw + 4, y: y + 15, class: `bar-text${inside ? ' inside' : ''}`, 'text-anchor': inside ? 'end' : 'start' }, r.text));
+    const by = y + barY;
+    svg.append(s('rect', { x: bx, y: by, width: bw, height: BAR, rx: 2, fill: r.colour }));
+    if (r.striped) svg.append(s('rect', { x: bx, y: by, width: bw, height: BAR, rx: 2, fill: 'url(#stripes)' }));
+    const textW = r.text.length * CHAR_W;
+    const inside = bw > textW + 12;
+    const right = !inside && bx + bw + textW + 8 < width;
+    const tx = inside ? bx + bw - 4 : right ? bx + bw + 4 : bx - 4;
+    svg.append(s('text', { x: tx, y: by + 11, class: `bar-text${inside ? ' inside' : ''}`, 'text-anchor': inside || !right ? 'end' : 'start' }, r.text));
   });
-  const marker = (ms: number, label: string, cls: string) => {
-    const mx = x(ms);
-    svg.append(s('line', { x1: mx, x2: mx, y1: AXIS - 4, y2: height - 22, class: `marker ${cls}` }));
-    svg.append(s('text', { x: mx, y: height - 8, class: `marker-text ${cls}`, 'text-anchor': mx > width - 80 ? 'end' : mx < labelW + 40 ? 'start' : 'middle' }, label));
-  };
-  marker(0, sd.start.trigger, 'trigger');
-  for (const sig of sd.signals) marker(sig.afterMs, sig.signal, 'signal');
-  if (sd.hang) marker(sd.hang.afterMs, `hang · ${sd.hang.keptAlive.length} kept alive`, 'hang');
-  if (sd.end) marker(end, exitText, `exit ${OUTCOME_LEVEL[sd.end.outcome] ?? ''}`);
+  for (const m of placed) {
+    svg.append(s('line', { x1: m.mx, x2: m.mx, y1: AXIS - 4, y2: plotBottom + m.line * 14 + 2, class: `marker ${m.cls}` }));
+    svg.append(s('text', { x: m.left, y: plotBottom + m.line * 14 + 12, class: `marker-text ${m.cls}` }, m.label));
+  }
 
   const stillOpen = sd.end?.stillOpen ?? sd.hang?.keptAlive ?? [];
   const head = h(
@@ -128,7 +155,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
       { class: 'sd-facts' },
       outcome ? h('span', { class: `badge big-badge ${OUTCOME_LEVEL[outcome] ?? 'bad'}` }, outcome) : h('span', { class: 'badge big-badge warn pulse' }, 'shutting down'),
       h('span', { class: 'sd-exit' }, exitText),
-      h('span', { class: 'muted' }, `trigger ${sd.start.trigger}${sd.start.reason ? ` (${sd.start.reason})` : ''} at ${formatClock(sd.start.startedAt)}`),
+      h('span', { class: 'muted' }, `trigger ${triggerLabel(sd.start.trigger)}${sd.start.reason ? ` (${sd.start.reason})` : ''} at ${formatClock(sd.start.startedAt)}`),
     ),
   );
   const body: (HTMLElement | SVGElement | null)[] = [
