@@ -62,7 +62,7 @@ function blockLines(run: ReportRun, o: RenderOptions): string[] {
     const where = b.resource ? `in ${b.resource.type}${b.resource.createdAt ? ` (${fmtFrame(b.resource.createdAt, o.cwd, false)})` : ''}` : '';
     const status = b.ended ? '' : ' NEVER ENDED';
     const kind = b.native ? ' native' : '';
-    lines.push(fit(`  ${padStart(fmtMs(b.durationMs), 8)}${kind}${status}  at +${fmtMs(Math.max(0, b.startedAt - start))}  ${where}`, WIDTH));
+    lines.push(fit(`  ${padStart(fmtMs(b.durationMs), 8)}${kind}${status}  at +${fmtMs(Math.max(0, b.startedAt - start))}  ${where}`.trimEnd(), WIDTH));
     if (b.syncCall) lines.push(fit(`            during ${b.syncCall.api} from ${fmtFrame(b.syncCall.createdAt, o.cwd)}`, WIDTH));
     if (b.stack.length === 0) {
       lines.push(`            ${b.native ? 'in native code: no live stack (it ended before one could be taken)' : 'no stack captured'}`);

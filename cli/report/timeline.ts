@@ -3,8 +3,8 @@
 import type { ReportShutdown } from '../../shared/report-json.js';
 import { fit, fmtMs, fmtFrame, pad, WIDTH } from './format.js';
 
-const LABEL = 24;
-const BAR = 36;
+const LABEL = 28;
+const BAR = 32;
 const NOTE = WIDTH - LABEL - BAR - 2;
 const MAX_RESOURCE_ROWS = 20;
 
@@ -46,8 +46,9 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
     }
     const b = Math.max(a, col(s.startMs + s.durationMs));
     const body = b > a ? `[${'='.repeat(Math.max(0, b - a - 1))}]` : '|';
-    const tail = s.outcome === 'ok' ? 'ok' : s.outcome === 'failed' ? `failed${s.error ? `: ${s.error}` : ''}` : s.outcome;
-    out.push(row(`step ${s.name}`, `${' '.repeat(a)}${body}`, `${fmtMs(s.durationMs)} ${tail}`));
+    out.push(row(`step ${s.name}`, `${' '.repeat(a)}${body}`, `${fmtMs(s.durationMs)} ${s.outcome === 'timeout' ? 'timed out' : s.outcome}`));
+    // The error gets a line of its own: the note column is too narrow for a message.
+    if (s.error) out.push(fit(`${indent}    ${s.name}: ${s.error.split('\n')[0]}`, WIDTH));
   }
 
   for (const sig of sd.signals) out.push(row(sig.signal, marker(sig.afterMs, '|'), `again at ${fmtMs(sig.afterMs)}`));
@@ -59,9 +60,10 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
       const c = col(r.closedAfterMs);
       out.push(row(label, `${'-'.repeat(c)}|`, `closed ${fmtMs(r.closedAfterMs)}`));
     } else {
-      out.push(row(label, `${'-'.repeat(BAR - 1)}>`, r.keptAlive ? 'never closed, kept alive' : 'never closed'));
+      out.push(row(label, `${'-'.repeat(BAR - 1)}>`, r.keptAlive ? 'never closed *' : 'never closed'));
     }
   }
+  if (shown.some((r) => r.closedAfterMs === null && r.keptAlive)) out.push(`${indent}  * kept the process alive (ref'd)`);
   if (sd.resources.length > shown.length) out.push(`${indent}  … ${sd.resources.length - shown.length} more resources`);
   if (sd.snapshotTruncated > 0) out.push(`${indent}  … ${sd.snapshotTruncated} more left out of the snapshot by the agent`);
 
@@ -73,6 +75,6 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
   }
   const exitNote = sd.ended ? `${exitText}, ${sd.outcome}` : 'vanished (killed)';
   out.push(row(sd.ended ? 'exit' : 'last record', marker(sd.durationMs, '|'), exitNote));
-  out.push(`${indent}total cleanup ${fmtMs(sd.durationMs)}${sd.ended ? '' : ' (to the last record: the process died without an exit record)'}`);
+  out.push(`${indent}total cleanup ${fmtMs(sd.durationMs)}${sd.ended ? '' : ' (to the last record: no exit was recorded)'}`);
   return out;
 }
