@@ -11,7 +11,7 @@ import type { AgentContext } from '../context.js';
 import type { CallbackResource, Frame, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
 import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTION_TYPES, wireName, callbackTypeOf } from './types.js';
 import { Registry, type Entry, type StackHolder } from './registry.js';
-import { detailsOf, keepsAlive, isAlive } from './liveness.js';
+import { detailsOf, keepsAlive, isAlive, ownerOf } from './liveness.js';
 import { activeCounts, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
 import { DeepRecorder } from './deep.js';
 
@@ -42,11 +42,12 @@ export class ResourceTracker {
   private created = new Map<string, number>();
   private readonly demoted = new Set<string>();
   private readonly serverIds = new Set<number>();
-  private readonly own: WeakRef<object>[] = [];
+  private readonly own: Array<{ ref: WeakRef<object>; type: string }> = [];
   private readonly deep: DeepRecorder | null;
   private stacksSkipped = 0;
   private budgetLeft = 0;
   private budgetWindow = 0;
+  private lastDropNotice = 0;
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
@@ -104,9 +105,12 @@ export class ResourceTracker {
         const counts = created();
         counts.set(type, (counts.get(type) ?? 0) + 1);
         if (deep !== null) deep.onInit(type, resource);
-        if (HOT_TYPES.has(type)) return;
+        if (HOT_TYPES.has(type)) {
+          if (type === 'MESSAGEPORT' && ctx.inInternal) this.rememberOwn(resource, type);
+          return;
+        }
         if (ctx.inInternal) {
-          this.rememberOwn(resource);
+          this.rememberOwn(resource, type);
           return;
         }
         if (type === 'Timeout') {
@@ -161,17 +165,18 @@ export class ResourceTracker {
     return init;
   }
 
-  private rememberOwn(resource: object): void {
+  private rememberOwn(resource: object, hookType: string): void {
+    if (HOT_TYPES.has(hookType) && hookType !== 'MESSAGEPORT' && hookType !== 'SIGNALWRAP') return;
     if (this.own.length >= MAX_OWN) {
-      const i = this.own.findIndex((r) => r.deref() === undefined);
+      const i = this.own.findIndex((o) => o.ref.deref() === undefined);
       if (i < 0) return;
       this.own.splice(i, 1);
     }
-    this.own.push(new WeakRef(resource));
+    this.own.push({ ref: new WeakRef(resource), type: wireName(hookType) });
   }
 
   private isOwnResource(resource: object): boolean {
-    for (const r of this.own) if (r.deref() === resource) return true;
+    for (const o of this.own) if (o.ref.deref() === resource) return true;
     return false;
   }
 
@@ -205,16 +210,33 @@ export class ResourceTracker {
       out.tracked = this.registry.entries.length;
       out.stacksSkipped = this.stacksSkipped;
       this.stacksSkipped = 0;
-      if (this.registry.dropped > 0) {
-        this.ctx.warn(`more than ${this.registry.max} long-lived resources are open; the newest are counted but not tracked (LOOPSCOPE_MAX_TRACKED)`);
-        this.registry.dropped = 0;
-      }
+      this.noteDropped();
     }
     if (this.deep) {
       out.pendingPromises = this.deep.pendingPromises();
       out.callbacks = this.deep.takeCallbacks();
     }
     return out;
+  }
+
+  /**
+   * A full registry is a designed condition, not an error: it goes into the recording as a notice
+   * (at most once a minute) rather than onto the app's stderr.
+   */
+  private noteDropped(): void {
+    const dropped = this.registry.dropped;
+    if (dropped === 0) return;
+    const now = Date.now();
+    if (now - this.lastDropNotice < 60_000) return;
+    this.lastDropNotice = now;
+    this.registry.dropped = 0;
+    this.ctx.record({
+      type: 'notice',
+      level: 'info',
+      code: 'resources-untracked',
+      message: `${dropped} long-lived resources were counted but not tracked: ${this.registry.max} are tracked at most (LOOPSCOPE_MAX_TRACKED)`,
+      count: dropped,
+    });
   }
 
   /** The full creation stack of a tracked resource (by async id), for a detail view. */
@@ -242,10 +264,10 @@ export class ResourceTracker {
   /** getActiveResourcesInfo() minus the agent's own ref'd resources. */
   private liveCounts(): Record<string, number> {
     const counts = activeCounts();
-    for (const ref of this.own) {
-      const res = ref.deref();
-      if (!res || !keepsAlive(res)) continue;
-      const name = wireName((res as { constructor?: { name?: string } }).constructor?.name ?? '');
+    for (const o of this.own) {
+      const res = o.ref.deref();
+      if (!res || !keepsAlive(res) || isStdio(res)) continue;
+      const name = o.type;
       if (counts[name] !== undefined) {
         counts[name] = counts[name]! - 1;
         if (counts[name]! <= 0) delete counts[name];
@@ -331,6 +353,12 @@ export class ResourceTracker {
     }
     return { resources, truncated };
   }
+}
+
+/** The process's stdio streams are the app's even when the agent's Worker made them first. */
+function isStdio(handle: object): boolean {
+  const owner = ownerOf(handle);
+  return owner !== null && (owner === process.stdout || owner === process.stderr || owner === process.stdin);
 }
 
 function isAliveEntry(e: Entry, res: object): boolean {
