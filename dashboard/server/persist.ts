@@ -3,7 +3,7 @@
 // seq, because the recording format has no room for it and without it a batch resent after a
 // dashboard restart would be stored twice.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, openSync, writeSync, closeSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
+import { createReadStream, fstatSync, ftruncateSync, readSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync, writeSync, closeSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseMessageText, type Message } from '../../shared/protocol.js';
@@ -181,6 +181,39 @@ export function listDataFiles(dir: string): string[] {
     return readdirSync(dir).filter((f) => f.endsWith('.ndjson'));
   } catch {
     return [];
+  }
+}
+
+/**
+ * A dashboard killed mid-write leaves a partial last line; the next append would glue the first
+ * line of a resent batch to it and lose both. Cut the file back to its last complete line.
+ */
+export function repairTail(path: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r+');
+    const size = fstatSync(fd).size;
+    if (size === 0) return false;
+    const chunk = Buffer.alloc(Math.min(size, 64 * 1024));
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) {
+        const keep = start + nl + 1;
+        if (keep === size) return false;
+        ftruncateSync(fd, keep);
+        return true;
+      }
+      end = start;
+    }
+    ftruncateSync(fd, 0);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
 

@@ -13,7 +13,7 @@ import {
   type RunState,
   type RunStateLimits,
 } from '../../shared/run-state.js';
-import { RunFile, ensureDir, listDataFiles, readNdjsonFile, readSeq, removeRunFiles, runFileBase } from './persist.js';
+import { RunFile, repairTail, ensureDir, listDataFiles, readNdjsonFile, readSeq, removeRunFiles, runFileBase } from './persist.js';
 
 /** Documented defaults: runs kept per app name, and in all, before the oldest finished ones go. */
 export const DEFAULT_MAX_RUNS_PER_APP = 20;
@@ -80,6 +80,7 @@ export class Store {
     for (const file of listDataFiles(dir)) {
       const base = file.slice(0, -'.ndjson'.length);
       let result;
+      if (repairTail(join(dir, file))) this.options.log(`data: ${file} ended in a partial line (a crash mid-write); cut back to its last complete line`);
       try {
         result = await readNdjsonFile(join(dir, file));
       } catch (err) {
