@@ -85,6 +85,7 @@ class OtelSink implements Sink {
   private built = false;
   private shutdownSeen = false;
   private failed = false;
+  private flushTimeoutWarned = false;
   private readonly failures: FailureCounter;
 
   constructor(
@@ -179,9 +180,12 @@ class OtelSink implements Sink {
     if (this.tracerProvider) work.push(this.tracerProvider.forceFlush());
     // Metrics are pushed on their own period; at the end of the process, push the last values.
     if (this.meterProvider && this.shutdownSeen) work.push(this.meterProvider.forceFlush());
+    let finished = false;
     try {
       await Promise.race([
-        Promise.allSettled(work),
+        Promise.allSettled(work).then(() => {
+          finished = true;
+        }),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, limit);
           timer.unref();
@@ -190,7 +194,17 @@ class OtelSink implements Sink {
     } finally {
       if (timer) clearTimeout(timer);
     }
+    if (!finished && !this.flushTimeoutWarned) {
+      // At exit this is the last word: the exporter's own failure (after its retries) would come too late.
+      this.flushTimeoutWarned = true;
+      this.warn(`OpenTelemetry export did not finish within ${limit} ms (${this.targets()}); what was pending may be lost`);
+    }
     if (this.shutdownSeen) this.failures.summary();
+  }
+
+  private targets(): string {
+    const s = this.settings;
+    return [s.traces?.url, s.metrics.otlp?.url].filter((u): u is string => typeof u === 'string').join(', ') || 'no push exporter';
   }
 
   close(): void {
