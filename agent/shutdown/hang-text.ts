@@ -17,15 +17,24 @@ function describe(r: KeptAlive): string {
 
 export function formatHang(trigger: string, afterMs: number, kept: readonly KeptAlive[]): string {
   const secs = (afterMs / 1000).toFixed(1);
-  const head =
-    kept.length === 0
-      ? `loopscope: shutdown (${trigger}) still running after ${secs} s; no resource the agent can see keeps the process alive\n`
-      : `loopscope: shutdown (${trigger}) still running after ${secs} s; ${kept.length} resource${kept.length === 1 ? '' : 's'} keep${kept.length === 1 ? 's' : ''} the process alive:\n`;
-  const names = kept.map(describe);
-  const width = Math.min(48, Math.max(0, ...names.map((n) => n.length)));
-  const lines = kept.map((r, i) => {
-    const name = (names[i] ?? '').padEnd(width);
-    return `  ${name}  ${r.createdAt ? `created at ${formatFrame(r.createdAt)}` : 'creation site unknown'}\n`;
-  });
+  if (kept.length === 0) {
+    return `loopscope: shutdown (${trigger}) still running after ${secs} s; no resource the agent can see keeps the process alive\n`;
+  }
+  const many = kept.length !== 1;
+  const head = `loopscope: shutdown (${trigger}) still running after ${secs} s; ${kept.length} resource${many ? 's' : ''} keep${many ? '' : 's'} the process alive:\n`;
+  const lines = kept.map((r) => `  ${describe(r)}\n      ${r.createdAt ? `created at ${formatFrame(r.createdAt)}` : 'creation site unknown'}\n`);
   return head + lines.join('');
+}
+
+/** A later report with the same list: one line instead of the whole list again. */
+export function formatHangAgain(trigger: string, afterMs: number, count: number): string {
+  return `loopscope: shutdown (${trigger}) still running after ${(afterMs / 1000).toFixed(1)} s; the same ${count} resource${count === 1 ? '' : 's'} keep${count === 1 ? 's' : ''} it alive\n`;
+}
+
+/** Identity of a hang list, to tell a changed list from a repeat. */
+export function hangKey(kept: readonly KeptAlive[]): string {
+  return kept
+    .map((r) => r.id)
+    .sort((a, b) => a - b)
+    .join(',');
 }

@@ -7,7 +7,7 @@ import type { ResourceSnapshot, ResourceTracker } from '../resources/tracker.js'
 import type { Frame, LiveResource, ShutdownOutcome, ShutdownTrigger } from '../../shared/protocol.js';
 import { epochNow } from '../shared-state.js';
 import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
-import { formatHang, type KeptAlive } from './hang-text.js';
+import { formatHang, formatHangAgain, hangKey, type KeptAlive } from './hang-text.js';
 
 /** Resources listed in shutdown.start and shutdown.hang at most (bounded message size). */
 const SNAPSHOT_LIMIT = 500;
@@ -30,6 +30,8 @@ interface Session {
   poll: NodeJS.Timeout | null;
   hang: NodeJS.Timeout | null;
   hangReports: number;
+  /** The list last printed on stderr, so a repeat prints one line. */
+  lastHangKey: string | null;
 }
 
 export interface EndInput {
@@ -89,6 +91,7 @@ export class ShutdownRecorder implements ShutdownObserver {
       poll: null,
       hang: null,
       hangReports: 0,
+      lastHangKey: null,
     };
     this.session = session;
     this.ctx.record(
@@ -245,7 +248,9 @@ export class ShutdownRecorder implements ShutdownObserver {
       const kept = snap.resources.filter((r) => r.keepsAlive).map(keptAlive);
       this.ctx.record({ type: 'shutdown.hang', afterMs, keptAlive: kept }, true);
       if (this.ctx.config.hangStderr) {
-        const text = formatHang(s.trigger, afterMs, kept);
+        const key = hangKey(kept);
+        const text = key === s.lastHangKey ? formatHangAgain(s.trigger, afterMs, kept.length) : formatHang(s.trigger, afterMs, kept);
+        s.lastHangKey = key;
         this.ctx.internal(() => process.stderr.write(text));
       }
       if (s.hangReports === 1) this.schedulePoll(s, SLOW_POLL_MS);
