@@ -1,0 +1,92 @@
+// The loop sampler on a real event loop: a 200 ms block shows as such, an idle loop as idle, and
+// the histogram's timer does not keep a process alive.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LoopSampler } from '../../agent/loop.js';
+import { resolveConfig } from '../../agent/config.js';
+import { createSharedState } from '../../agent/shared-state.js';
+import type { AgentContext } from '../../agent/context.js';
+import { ROOT } from '../helpers/run-node.js';
+
+function context(): AgentContext {
+  let depth = 0;
+  return {
+    config: resolveConfig({}, {}).config,
+    run: 'test',
+    shared: createSharedState(),
+    frameOptions: {},
+    record: () => undefined,
+    flushSync: () => true,
+    internal: (fn) => {
+      depth++;
+      try {
+        return fn();
+      } finally {
+        depth--;
+      }
+    },
+    get inInternal() {
+      return depth > 0;
+    },
+    warn: (m) => {
+      throw new Error(m);
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function block(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // busy
+  }
+}
+
+describe('LoopSampler', () => {
+  it('reports a 200 ms block in maxMs and the busy interval in utilization, then resets', async () => {
+    const loop = new LoopSampler(context());
+    loop.start();
+    try {
+      await sleep(100);
+      loop.sample();
+      await sleep(30);
+      block(200);
+      await sleep(60);
+      const busy = loop.sample();
+      expect(busy.delay.maxMs).toBeGreaterThanOrEqual(190);
+      expect(busy.delay.maxMs).toBeLessThan(400);
+      expect(busy.delay.minMs).toBeLessThanOrEqual(busy.delay.p50Ms);
+      expect(busy.delay.p50Ms).toBeLessThanOrEqual(busy.delay.p99Ms);
+      expect(busy.delay.p99Ms).toBeLessThanOrEqual(busy.delay.maxMs);
+      expect(busy.utilization).toBeGreaterThan(0.5);
+      expect(busy.intervalMs).toBeGreaterThanOrEqual(280);
+
+      await sleep(300);
+      const idle = loop.sample();
+      expect(idle.delay.maxMs).toBeLessThan(100);
+      expect(idle.utilization).toBeLessThan(0.5);
+    } finally {
+      loop.stop();
+    }
+  });
+
+  it('does not keep a process alive', () => {
+    const url = pathToFileURL(join(ROOT, 'dist', 'agent', 'loop.js')).href;
+    const code = `
+      import { LoopSampler } from ${JSON.stringify(url)};
+      const ctx = { config: {}, internal: (f) => f(), warn: () => {} };
+      const loop = new LoopSampler(ctx);
+      loop.start();
+      setTimeout(() => { const s = loop.sample(); console.log(JSON.stringify(s)); }, 150);
+    `;
+    const started = performance.now();
+    const res = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 10_000 });
+    expect(res.status, res.stderr).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5000);
+    const sample = JSON.parse(res.stdout) as { type: string; utilization: number };
+    expect(sample.type).toBe('loop');
+  });
+});

@@ -1,0 +1,169 @@
+// The tracker in this process, with a real async_hooks hook: the stack budget, creation sites,
+// liveness without a destroy hook, the agent's own resources, the snapshot and the modes.
+import { describe, it, expect, afterEach } from 'vitest';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { ResourceTracker } from '../../agent/resources/tracker.js';
+import { resolveConfig, type AgentOptions } from '../../agent/config.js';
+import { createSharedState } from '../../agent/shared-state.js';
+import type { AgentContext } from '../../agent/context.js';
+import type { Unstamped } from '../../shared/protocol.js';
+import { ROOT } from '../helpers/run-node.js';
+
+const THIS_FILE = import.meta.filename;
+
+function context(options: AgentOptions, records: Unstamped[] = []): AgentContext {
+  let depth = 0;
+  return {
+    config: resolveConfig(options, {}).config,
+    run: 'test',
+    shared: createSharedState(),
+    frameOptions: { ignorePrefixes: [join(ROOT, 'agent'), join(ROOT, 'shared')] },
+    record: (m) => records.push(m),
+    flushSync: () => true,
+    internal: (fn) => {
+      depth++;
+      try {
+        return fn();
+      } finally {
+        depth--;
+      }
+    },
+    get inInternal() {
+      return depth > 0;
+    },
+    warn: () => undefined,
+  };
+}
+
+const trackers: ResourceTracker[] = [];
+const timers: NodeJS.Timeout[] = [];
+afterEach(() => {
+  for (const t of trackers.splice(0)) t.disable();
+  for (const t of timers.splice(0)) clearInterval(t);
+});
+
+function tracker(options: AgentOptions, records?: Unstamped[]): { t: ResourceTracker; ctx: AgentContext } {
+  const ctx = context(options, records);
+  const t = new ResourceTracker(ctx);
+  t.enable();
+  trackers.push(t);
+  return { t, ctx };
+}
+
+describe('ResourceTracker budget', () => {
+  it('counts every long-lived resource but captures stacks only within the budget', () => {
+    const { t } = tracker({ stackBudget: 5, oldest: 100 });
+    t.sample();
+    for (let i = 0; i < 50; i++) timers.push(setInterval(() => {}, 10_000));
+    const s = t.sample();
+    expect(s.created?.Timeout).toBeGreaterThanOrEqual(50);
+    expect(s.tracked).toBeGreaterThanOrEqual(50);
+    expect(s.stacksSkipped).toBeGreaterThanOrEqual(45);
+    const mine = s.oldest.filter((r) => r.createdAt?.file === THIS_FILE);
+    expect(mine.length).toBeGreaterThanOrEqual(1);
+    expect(mine.length).toBeLessThanOrEqual(5);
+    // those past the budget are still listed, without a creation site
+    expect(s.oldest.filter((r) => r.type === 'Timeout' && r.createdAt === null).length).toBeGreaterThanOrEqual(45);
+    // the next sample starts a new count
+    expect(t.sample().stacksSkipped).toBe(0);
+  });
+
+  it('bounds the registry at maxTracked and says so in a notice', () => {
+    const records: Unstamped[] = [];
+    const { t } = tracker({ maxTracked: 20, stackBudget: 0 }, records);
+    for (let i = 0; i < 30; i++) timers.push(setInterval(() => {}, 10_000));
+    const s = t.sample();
+    expect(s.tracked).toBe(20);
+    expect(records).toEqual([expect.objectContaining({ type: 'notice', code: 'resources-untracked', count: 10 })]);
+  });
+});
+
+describe('ResourceTracker liveness and sites', () => {
+  it('lists a live interval at its line, drops it once cleared, skips short timeouts', () => {
+    const { t } = tracker({});
+    const line = new Error().stack!.split('\n')[1]!.match(/:(\d+):\d+\)?$/)![1];
+    const iv = setInterval(() => {}, 5000); timers.push(iv);
+    const short = setTimeout(() => {}, 10);
+    const s1 = t.sample();
+    const entry = s1.oldest.find((r) => r.createdAt?.file === THIS_FILE && r.createdAt.line === Number(line) + 1);
+    expect(entry).toMatchObject({ type: 'Timeout', keepsAlive: true, details: { delayMs: 5000, repeat: true } });
+    expect(s1.oldest.some((r) => r.details?.delayMs === 10)).toBe(false);
+    expect(t.describe(iv)).toEqual({ type: 'Timeout', createdAt: entry!.createdAt });
+    expect(t.stackOf(entry!.id)?.some((f) => f.file === THIS_FILE)).toBe(true);
+    iv.unref();
+    expect(t.sample().oldest.find((r) => r.id === entry!.id)?.keepsAlive).toBe(false);
+    clearInterval(iv);
+    clearTimeout(short);
+    expect(t.sample().oldest.find((r) => r.id === entry!.id)).toBeUndefined();
+  });
+
+  it('tracks a server with its port until it closes, and not the connections it accepts', async () => {
+    const { t } = tracker({});
+    const server: Server = createServer((sock) => sock.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const { connect } = await import('node:net');
+    await new Promise<void>((r) => connect(port, '127.0.0.1').on('close', () => r()).resume());
+    const s = t.sample();
+    const srv = s.oldest.find((r) => r.type === 'TCPServerWrap');
+    expect(srv).toMatchObject({ keepsAlive: true, details: { port } });
+    // the client socket was tracked (closed by now); no accepted connection was ever tracked
+    expect(s.oldest.filter((r) => r.type === 'TCPSocketWrap')).toEqual([]);
+    const snap = t.snapshot(100);
+    expect(snap.resources.find((r) => r.id === srv!.id)).toMatchObject({ type: 'TCPServerWrap', details: { port } });
+    await new Promise<void>((r) => server.close(() => r()));
+    expect(t.sample().oldest.find((r) => r.id === srv!.id)).toBeUndefined();
+  });
+
+  it('keeps the agent\'s own resources out of oldest and the snapshot', () => {
+    const { t, ctx } = tracker({});
+    const own = ctx.internal(() => setInterval(() => {}, 5000));
+    timers.push(own);
+    const s = t.sample();
+    expect(s.oldest.some((r) => r.details?.delayMs === 5000)).toBe(false);
+    expect(t.snapshot(1000).resources.some((r) => r.details?.delayMs === 5000)).toBe(false);
+  });
+
+  it('lists ref\'d handles it never saw in the snapshot, without a site', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { t } = tracker({});
+      const port = (server.address() as { port: number }).port;
+      const snap = t.snapshot(1000);
+      const untracked = snap.resources.find((r) => r.type === 'TCPServerWrap' && r.details?.port === port);
+      expect(untracked).toMatchObject({ ageMs: null, createdAt: null, keepsAlive: true });
+      expect(untracked!.id).toBeLessThan(0);
+      expect(t.snapshot(1000).resources.find((r) => r.details?.port === port)?.id).toBe(untracked!.id);
+      const small = t.snapshot(0);
+      expect(small.resources).toEqual([]);
+      expect(small.truncated).toBeGreaterThanOrEqual(1);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('ResourceTracker modes', () => {
+  it('lite installs no hook: counts only', () => {
+    const { t } = tracker({ mode: 'lite' });
+    timers.push(setInterval(() => {}, 5000));
+    const s = t.sample();
+    expect(s.created).toBeUndefined();
+    expect(s.oldest).toEqual([]);
+    expect(s.byType.Timeout).toBeGreaterThanOrEqual(1);
+  });
+
+  it('deep adds pending promises and callback timing', async () => {
+    const { t } = tracker({ mode: 'deep' });
+    t.sample();
+    const pending = Array.from({ length: 100 }, () => new Promise(() => {}));
+    await new Promise((r) => setTimeout(r, 20));
+    const s = t.sample();
+    expect(pending).toHaveLength(100);
+    expect(s.pendingPromises).toBeGreaterThanOrEqual(100);
+    expect(s.callbacks?.Timeout?.count).toBeGreaterThanOrEqual(1);
+    expect(s.callbacks?.Timeout?.maxMs).toBeGreaterThanOrEqual(0);
+  });
+});
