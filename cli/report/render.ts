@@ -1,6 +1,7 @@
 // The terminal report: the same object as `--json`, laid out for a person at 80 columns.
+import type { Frame } from '../../shared/protocol.js';
 import type { Report, ReportRun } from '../../shared/report-json.js';
-import { fit, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, WIDTH } from './format.js';
+import { fit, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH } from './format.js';
 import { renderShutdown } from './timeline.js';
 
 export interface RenderOptions {
@@ -27,6 +28,10 @@ function processLines(run: ReportRun, o: RenderOptions): string[] {
   const span = run.lastTs > p.startedAt ? `, last record after ${fmtMs(run.lastTs - p.startedAt)}` : '';
   lines.push(labelled('', `started ${fmtTime(p.startedAt)}${span}`));
   return lines;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /** What was typed: node, its flags, then the script and its arguments. */
@@ -69,10 +74,7 @@ function blockLines(run: ReportRun, o: RenderOptions): string[] {
       continue;
     }
     const frames = b.stack.slice(0, o.stackFrames ?? 5);
-    for (const f of frames) {
-      const name = f.functionName || '(anonymous)';
-      lines.push(fit(`            at ${name}  ${fmtFrame(f, o.cwd, false)}:${f.column}`, WIDTH));
-    }
+    for (const f of frames) lines.push(stackLine(f, o.cwd));
     if (b.stack.length > frames.length) lines.push(`            … ${b.stack.length - frames.length} more frames`);
   }
   if (run.blocks.length > sorted.length) lines.push(`  … ${run.blocks.length - sorted.length} more blocks (see --json)`);
@@ -80,10 +82,19 @@ function blockLines(run: ReportRun, o: RenderOptions): string[] {
   return lines;
 }
 
+/** One frame; the location's line number must survive, so the name and path give way first. */
+function stackLine(f: Frame, cwd: string): string {
+  const prefix = '            at ';
+  const loc = `${shortFile(f.file, cwd)}:${f.line}:${f.column}`;
+  const room = WIDTH - prefix.length - 2;
+  const name = fit(f.functionName || '(anonymous)', Math.max(12, room - loc.length));
+  return `${prefix}${name}  ${fit(loc, room - name.length, true)}`;
+}
+
 function syncLines(run: ReportRun, o: RenderOptions): string[] {
   if (run.syncCalls.length === 0) return [labelled('sync I/O', 'no *Sync calls after start-up')];
   const lines = [
-    labelled('sync I/O', `${run.syncCalls.reduce((n, s) => n + s.count, 0)} calls`),
+    labelled('sync I/O', plural(run.syncCalls.reduce((n, s) => n + s.count, 0), 'call')),
     `  ${pad('api', 24)} ${padStart('calls', 6)} ${padStart('total', 8)} ${padStart('max', 8)}  called from`,
   ];
   for (const s of run.syncCalls.slice(0, MAX_SYNC)) {

@@ -8,6 +8,10 @@ const BAR = 32;
 const NOTE = WIDTH - LABEL - BAR - 2;
 const MAX_RESOURCE_ROWS = 20;
 
+function baseName(file: string): string {
+  return file.split(/[\\/]/).pop() || file;
+}
+
 export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): string[] {
   const out: string[] = [];
   const exitText =
@@ -55,7 +59,8 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
 
   const shown = sd.resources.slice(0, MAX_RESOURCE_ROWS);
   for (const r of shown) {
-    const label = r.createdAt ? `${r.type} ${fmtFrame(r.createdAt, cwd, false)}` : r.type;
+    // The file's base name: the label column is narrow, and the full site is in --json.
+    const label = r.createdAt ? `${r.type} ${baseName(r.createdAt.file)}:${r.createdAt.line}` : r.type;
     if (r.closedAfterMs !== null) {
       const c = col(r.closedAfterMs);
       out.push(row(label, `${'-'.repeat(c)}|`, `closed ${fmtMs(r.closedAfterMs)}`));
@@ -73,7 +78,9 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
       out.push(fit(`${indent}    kept alive by ${k.type} from ${fmtFrame(k.createdAt, cwd)}`, WIDTH));
     }
   }
-  const exitNote = sd.ended ? `${exitText}, ${sd.outcome}` : 'vanished (killed)';
+  const exitNote = !sd.ended
+    ? 'vanished (killed)'
+    : `${sd.exit.signal ?? (sd.exit.code !== null ? `code ${sd.exit.code}` : 'exit')} ${sd.outcome}`;
   out.push(row(sd.ended ? 'exit' : 'last record', marker(sd.durationMs, '|'), exitNote));
   out.push(`${indent}total cleanup ${fmtMs(sd.durationMs)}${sd.ended ? '' : ' (to the last record: no exit was recorded)'}`);
   return out;

@@ -312,7 +312,7 @@ describe('terminal rendering', () => {
     expect(out).toContain("* kept the process alive (ref'd)");
     const exit = at('exit');
     expect(exit.indexOf('|')).toBe(barEnd);
-    expect(exit).toContain('exit code 1, error');
+    expect(exit).toContain('code 1 error');
     expect(out).toContain('total cleanup 80 ms');
   });
 
