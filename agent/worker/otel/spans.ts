@@ -67,10 +67,26 @@ export function blockAttributes(b: BlockEvent, stackFrames: number): Attributes 
   return attrs;
 }
 
+/** The final message of a block carries the measured end; the live stack may only be in the first. */
+export function mergeBlock(first: BlockEvent, last: BlockEvent): BlockEvent {
+  const useFirstStack = last.stack.length === 0 && first.stack.length > 0;
+  return {
+    ...last,
+    stack: useFirstStack ? first.stack : last.stack,
+    stackKind: useFirstStack ? first.stackKind : last.stackKind,
+    resource: last.resource ?? first.resource,
+    syncCall: last.syncCall ?? first.syncCall,
+    captureMs: last.captureMs ?? first.captureMs,
+    appSpan: last.appSpan ?? first.appSpan ?? null,
+  };
+}
+
 export class SpanTranslator {
   private shutdown: OpenShutdown | null = null;
   /** Block ids already exported: a block may be re-sent ended after a reconnect or replay. */
   private readonly blocksDone = new Set<number>();
+  /** Blocks seen detected (ended=false): their live stack, which the final message may not repeat. */
+  private readonly openBlocks = new Map<number, BlockEvent>();
 
   constructor(
     private readonly tracer: Tracer,
@@ -81,7 +97,13 @@ export class SpanTranslator {
   handle(m: Message): void {
     switch (m.type) {
       case 'block':
-        if (m.ended) this.block(m);
+        if (m.ended) {
+          const first = this.openBlocks.get(m.id);
+          this.openBlocks.delete(m.id);
+          this.block(first ? mergeBlock(first, m) : m);
+        } else if (this.openBlocks.has(m.id) || this.openBlocks.size < 100) {
+          this.openBlocks.set(m.id, m);
+        }
         break;
       case 'shutdown.start':
         this.shutdownStart(m);
