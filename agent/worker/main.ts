@@ -6,8 +6,8 @@ import { workerData, parentPort } from 'node:worker_threads';
 import type { WorkerInit, ToWorker, FromWorker } from '../worker-messages.js';
 import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
-import type { Sink } from './sink.js';
-import { createDashboardSink } from './transport.js';
+import type { Sink, WarnFn } from './sink.js';
+import { DeferredSink } from './deferred-sink.js';
 import { Recorder, resolveRecordPath } from './recorder.js';
 import { Watchdog } from './watchdog.js';
 import { captureMainStack } from './capture.js';
@@ -28,6 +28,10 @@ function warn(message: string): void {
 }
 
 const sinks: Sink[] = [];
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 function writeAll(messages: readonly Message[]): void {
   for (const sink of sinks) {
@@ -78,12 +82,25 @@ function setup(): Watchdog | null {
       warn(`cannot record to ${config.record}: ${(err as Error).message}`);
     }
   }
+  // Loaded on demand: they pull in zod, ws and the OTel SDK, and a worker that starts late
+  // misses the app's early blocks.
   if (config.dashboard) {
-    try {
-      sinks.push(createDashboardSink(init, warn));
-    } catch (err) {
-      warn(`cannot stream to the dashboard: ${(err as Error).message}`);
-    }
+    sinks.push(
+      new DeferredSink(
+        import('./transport.js').then((m) => m.createDashboardSink(init, warn)),
+        config.queueMax,
+        (err) => warn(`cannot stream to the dashboard: ${errorMessage(err)}`),
+      ),
+    );
+  }
+  if (config.otel) {
+    sinks.push(
+      new DeferredSink(
+        import('./otel/sink.js').then((m) => m.createOtelSink(init, warn as WarnFn)),
+        config.queueMax,
+        (err) => warn(`OpenTelemetry export is off: ${errorMessage(err)}`),
+      ),
+    );
   }
   // With nowhere to put them, blocks are not worth a stack capture.
   if (sinks.length === 0) return null;
