@@ -54,7 +54,11 @@ export class RunCharts {
   private elu: Chart<'line', XY[]>;
   private resources: Chart<'line', XY[]>;
 
-  constructor(delayCanvas: HTMLCanvasElement, eluCanvas: HTMLCanvasElement, resourcesCanvas: HTMLCanvasElement) {
+  constructor(
+    private delayCanvas: HTMLCanvasElement,
+    eluCanvas: HTMLCanvasElement,
+    private resourcesCanvas: HTMLCanvasElement,
+  ) {
     const delayOpts = baseOptions();
     delayOpts.scales!.y = {
       type: 'logarithmic',
@@ -132,6 +136,9 @@ export class RunCharts {
     const xe = [loop[loop.length - 1]?.ts, points[points.length - 1]?.ts].filter((v): v is number => v !== undefined);
     const min = xs.length ? Math.min(...xs) : undefined;
     const maxX = xe.length ? Math.max(...xe) : undefined;
+    // Point counts on the canvases: what the browser tests (and a curious reader) can check.
+    this.delayCanvas.dataset.points = String(loop.length);
+    this.resourcesCanvas.dataset.points = String(points.length);
     for (const c of [this.delay, this.elu, this.resources]) {
       c.options.scales!.x!.min = min;
       c.options.scales!.x!.max = maxX;

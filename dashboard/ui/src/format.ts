@@ -54,16 +54,31 @@ export const COLOURS = {
   elu: '#7b5cc4',
 } as const;
 
-/** Distinct, stable colours for resource types in the stacked chart. */
+/**
+ * One colour per resource type, the same on every run and every reload: the common libuv types
+ * have their own, others get one from a hash of the name.
+ */
+const KNOWN_TYPES: Record<string, string> = {
+  Timeout: '#7b5cc4',
+  TCPSocketWrap: '#d98a00',
+  TCPServerWrap: '#2e9d5b',
+  TCPWrap: '#d98a00',
+  PipeWrap: '#8a94a3',
+  FSReqCallback: '#3a78c9',
+  FSReqPromise: '#1b9aaa',
+  ProcessWrap: '#c45c9a',
+  ConnectWrap: '#e06c3c',
+  GetAddrInfoReqWrap: '#a3b13a',
+  TTYWrap: '#5b6b7f',
+  Immediate: '#8c6d46',
+};
 const TYPE_PALETTE = ['#3a78c9', '#2e9d5b', '#d98a00', '#7b5cc4', '#1b9aaa', '#c45c9a', '#8c6d46', '#5b6b7f', '#a3b13a', '#e06c3c'];
-const typeColours = new Map<string, string>();
 export function colourForType(type: string): string {
-  let c = typeColours.get(type);
-  if (!c) {
-    c = TYPE_PALETTE[typeColours.size % TYPE_PALETTE.length] ?? '#5b6b7f';
-    typeColours.set(type, c);
-  }
-  return c;
+  const known = KNOWN_TYPES[type];
+  if (known) return known;
+  let hash = 0;
+  for (let i = 0; i < type.length; i++) hash = (hash * 31 + type.charCodeAt(i)) >>> 0;
+  return TYPE_PALETTE[hash % TYPE_PALETTE.length] ?? '#5b6b7f';
 }
 
 /** Delay thresholds a person would call fine / noticeable / bad for a server. */

@@ -55,14 +55,27 @@ export function renderBlocks(el: HTMLElement, state: RunState, now: number): voi
     const live = inProgress ? b.durationMs + Math.max(0, now - b.ts) : b.durationMs;
     const details = h(
       'details',
-      { open: openStacks.has(b.id) || inProgress, ontoggle: (e: Event) => ((e.target as HTMLDetailsElement).open ? openStacks.add(b.id) : openStacks.delete(b.id)) },
+      {
+        open: openStacks.has(b.id) || inProgress,
+        // Opened for an in-progress block by us, not by the reader: do not remember that one.
+        'data-auto': inProgress && !openStacks.has(b.id) ? '1' : null,
+        ontoggle: (e: Event) => {
+          const el = e.target as HTMLDetailsElement;
+          if (el.dataset.auto) {
+            delete el.dataset.auto;
+            return;
+          }
+          if (el.open) openStacks.add(b.id);
+          else openStacks.delete(b.id);
+        },
+      },
       h('summary', {}, frame ? h('b', { class: 'fn' }, frame.functionName || '(anonymous)') : h('span', { class: 'muted' }, b.native ? 'native code' : 'no stack'), frame ? ` ${formatWhere(frame)}` : ''),
       b.stack.length ? stackList(b.stack) : h('p', { class: 'muted' }, b.stackKind === 'none' ? 'Blocked in native code: the stack could only be read after it returned.' : 'No stack captured.'),
       b.syncCall ? h('p', { class: 'note' }, `in ${b.syncCall.api} at ${formatWhere(b.syncCall.createdAt)}`) : null,
     );
     return h(
       'tr',
-      { class: inProgress ? 'in-progress' : '', 'data-block': b.id },
+      { class: inProgress ? 'in-progress' : '', 'data-block': b.id, 'data-ts': b.ts },
       h('td', {}, formatClock(b.startedAt)),
       h('td', { class: `num ${live >= 1000 ? 'bad' : live >= 200 ? 'warn' : ''}` }, inProgress ? h('span', { class: 'badge bad pulse' }, 'in progress') : null, inProgress ? h('br', {}) : null, formatMs(live)),
       h('td', {}, b.native ? h('span', { class: 'badge warn' }, 'native') : h('span', { class: 'muted' }, 'JS')),

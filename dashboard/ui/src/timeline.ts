@@ -74,8 +74,9 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
       sub: `${r.createdAt ? formatWhere(r.createdAt) : 'created before the agent'}${detail ? ` · ${detail}` : ''}`,
       from: 0,
       to: closed ? r.closedAfterMs! : end,
-      colour: closed ? '#9fb8d6' : r.keptAlive || sd.end ? COLOURS.bad : COLOURS.warn,
-      text: closed ? `closed at ${formatMs(r.closedAfterMs)}` : sd.end ? 'never closed' : 'open',
+      // Red: it held the process open; amber: open to the end but unref'd, so harmless to the exit.
+      colour: closed ? '#9fb8d6' : r.keptAlive ? COLOURS.bad : COLOURS.warn,
+      text: closed ? `closed at ${formatMs(r.closedAfterMs)}` : sd.end ? (r.keptAlive ? 'never closed · kept it alive' : 'never closed') : 'open',
     });
   }
 
@@ -161,6 +162,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
   const body: (HTMLElement | SVGElement | null)[] = [
     head,
     h('div', { class: 'waterfall-wrap' }, svg),
+    rows.length === 0 ? h('p', { class: 'note' }, 'No cleanup steps registered and nothing open at the start: the process had nothing to clean up.') : null,
     resources.length > MAX_RESOURCE_ROWS ? h('p', { class: 'note' }, `${resources.length - MAX_RESOURCE_ROWS} more resources not drawn`) : null,
     sd.start.snapshotTruncated ? h('p', { class: 'note' }, `${sd.start.snapshotTruncated} resources left out of the snapshot`) : null,
     stillOpen.length
@@ -168,7 +170,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
           'div',
           { class: 'still-open' },
           h('h4', {}, sd.end ? 'Still open at the exit' : 'Keeping the process alive'),
-          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), ' created at ', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', formatWhere(k.createdAt)))),
+          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), k.createdAt ? ' created at ' : ' created before the agent started', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', k.createdAt ? formatWhere(k.createdAt) : ''))),
         )
       : null,
     sd.end?.error ? h('pre', { class: 'crash' }, sd.end.error) : null,
