@@ -6,6 +6,21 @@ import { parseStack, firstUserFrame, isInternalFile, type UserFrameOptions } fro
 import type { Frame } from '../../shared/protocol.js';
 import { isAlive } from './liveness.js';
 
+/** Frames kept per creation stack once parsed. */
+const KEPT_FRAMES = 12;
+
+/** Stack text without Node's internal frames, cut to what is kept: parsing is the costly part. */
+function relevantLines(stack: string | undefined): string {
+  if (!stack) return '';
+  const out: string[] = [];
+  for (const line of stack.split('\n')) {
+    if (!line.startsWith('    at ') || line.includes('(node:') || line.startsWith('    at node:')) continue;
+    out.push(line);
+    if (out.length >= KEPT_FRAMES) break;
+  }
+  return out.join('\n');
+}
+
 export interface StackHolder {
   stack?: string;
 }
@@ -27,6 +42,8 @@ export interface Entry {
   frames?: Frame[];
   /** Created by the agent itself (found when the stack is first read). */
   own?: boolean;
+  /** First frame in the app's code, cached with the frames. */
+  site?: Frame | null;
 }
 
 export class Registry {
@@ -68,37 +85,56 @@ export class Registry {
     list.length = w;
   }
 
-  /** Frames of the creation stack, parsed once; marks entries the agent created itself. */
+  /**
+   * Frames of the creation stack, parsed once and kept from the first frame outside Node's
+   * internals (at most KEPT_FRAMES, a bound on memory); marks entries the agent created itself.
+   */
   framesOf(e: Entry): Frame[] {
     if (e.frames) return e.frames;
     let frames: Frame[] = [];
     if (e.holder) {
       try {
-        frames = parseStack(e.holder.stack);
+        frames = parseStack(relevantLines(e.holder.stack));
       } catch {
         frames = [];
       }
     }
-    e.frames = frames;
     e.holder = null;
+    const start = frames.findIndex((f) => !isInternalFile(f.file));
+    frames = start < 0 ? [] : frames.slice(start, start + KEPT_FRAMES);
+    e.frames = frames;
     const prefixes = this.frameOptions.ignorePrefixes ?? [];
-    const first = frames.find((f) => !isInternalFile(f.file));
+    const first = frames[0];
     if (first && prefixes.some((p) => first.file.startsWith(p) || first.file.startsWith(`file://${p}`))) e.own = true;
     return frames;
   }
 
   siteOf(e: Entry): Frame | null {
-    return firstUserFrame(this.framesOf(e), this.frameOptions);
+    if (e.site === undefined) e.site = firstUserFrame(this.framesOf(e), this.frameOptions);
+    return e.site;
   }
 
   /**
    * Turns captured stacks of resources whose liveness depends on garbage collection into text:
    * a structured stack keeps its frames' receivers (often the resource itself) reachable.
    */
-  settle(from: number): void {
-    for (let i = from; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (e.holder && !e.owned && e.hookType !== 'Timeout') this.framesOf(e);
+  settle(): void {
+    for (const e of this.entries) if (e.holder && !e.owned && e.hookType !== 'Timeout') this.siteOf(e);
+  }
+
+  /**
+   * Reads the stacks of resources that have lived at least `minAgeMs`, at most `max` per call, so
+   * a shutdown snapshot finds them parsed. Short-lived resources are swept before their stack is
+   * ever formatted, which is the point of capturing it lazily.
+   */
+  preparse(now: number, minAgeMs: number, max: number): void {
+    let left = max;
+    for (const e of this.entries) {
+      if (left <= 0 || now - e.at < minAgeMs) break;
+      if (e.holder) {
+        this.siteOf(e);
+        left--;
+      }
     }
   }
 }
