@@ -19,6 +19,11 @@ export interface ShutdownObserver {
   step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void;
   /** The cleanup API is about to call process.exit because of a deadline, a failure or a second signal. */
   forcing(outcome: ForcedOutcome): void;
+  /**
+   * Runs fn with what it creates kept out of the agent's resource lists: the cleanup API's own
+   * timers are not the app's leftovers and must not show in a hang report.
+   */
+  internal<T>(fn: () => T): T;
 }
 
 const KEY = Symbol.for('loopscope.shutdown.observer');

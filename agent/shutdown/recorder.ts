@@ -131,6 +131,10 @@ export class ShutdownRecorder implements ShutdownObserver {
     this.forced = outcome;
   }
 
+  internal<T>(fn: () => T): T {
+    return this.ctx.internal(fn);
+  }
+
   /** A later signal during the shutdown. */
   signal(signal: string): void {
     const s = this.session;

@@ -105,7 +105,7 @@ export class CleanupRunner {
     this.hooks.observer()?.begin(trigger, reason);
     // Ref'd on purpose: this is the app's own cleanup, and a deadline that let the loop drain
     // first would never enforce anything. It is unref'd as soon as the steps are done.
-    this.deadline = setTimeout(() => this.onDeadline(), config.timeoutMs);
+    this.deadline = this.ownTimer(() => this.onDeadline(), config.timeoutMs);
     const ordered = config.order === 'reverse' ? [...steps].reverse() : [...steps];
     this.promise = this.runAll(ordered, trigger, reason, config);
     return this.promise;
@@ -162,7 +162,7 @@ export class CleanupRunner {
       };
       if (step.timeoutMs !== null) {
         const ms = step.timeoutMs;
-        timer = setTimeout(() => settle('timeout', `did not finish within ${ms} ms`), ms);
+        timer = this.ownTimer(() => settle('timeout', `did not finish within ${ms} ms`), ms);
       }
       let pending: unknown;
       try {
@@ -200,6 +200,12 @@ export class CleanupRunner {
       // the exit matters more than the record
     }
     this.hooks.exit(code);
+  }
+
+  /** A timer of the cleanup API itself, kept out of the agent's lists of what the app left open. */
+  private ownTimer(fn: () => void, ms: number): NodeJS.Timeout {
+    const observer = this.hooks.observer();
+    return observer ? observer.internal(() => setTimeout(fn, ms)) : setTimeout(fn, ms);
   }
 
   private log(line: string): void {

@@ -24,6 +24,7 @@ function harness(withObserver = true): Harness {
     begin: (trigger, reason) => h.begins.push(`${trigger}:${reason}`),
     step: (name, phase, _startedAt, durationMs, error) => h.events.push({ name, phase, durationMs, error }),
     forcing: (outcome) => h.forced.push(outcome),
+    internal: (fn) => fn(),
   };
   const runner = new CleanupRunner({
     observer: () => (withObserver ? observer : undefined),
