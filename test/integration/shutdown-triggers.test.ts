@@ -53,6 +53,23 @@ describe('shutdown triggers', () => {
     expect(run.end?.exitCaller?.line).toBe(lineOf('shutdown-signal.cjs', 'process.exit(4)'));
   });
 
+  it('a second SIGTERM after the app handled the first with once(): recorded, then death by the signal', async () => {
+    const run = await runFixture('shutdown-signal.cjs', {
+      args: ['once-keep'],
+      signals: [
+        { signal: 'SIGTERM', afterMs: 20 },
+        { signal: 'SIGTERM', afterMs: 150 },
+      ],
+    });
+    expect(run.result).toMatchObject({ code: null, signal: 'SIGTERM', stdout: 'ready\ngot SIGTERM once\n' });
+    expect(run.starts).toBe(1);
+    expect(run.start?.trigger).toBe('SIGTERM');
+    expect(run.signals.map((s) => s.signal)).toEqual(['SIGTERM']);
+    expect(run.signals[0]!.afterMs).toBeGreaterThan(100);
+    expect(run.end).toMatchObject({ outcome: 'clean', exit: { code: null, signal: 'SIGTERM' } });
+    expect(run.end!.durationMs).toBeGreaterThanOrEqual(run.signals[0]!.afterMs);
+  });
+
   it('process.exit(3): trigger exit, caller at the fixture line, open resources listed', async () => {
     const run = await runFixture('shutdown-exit.cjs');
     expect(run.result).toMatchObject({ code: 3, signal: null });
