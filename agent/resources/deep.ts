@@ -21,6 +21,8 @@ export class DeepRecorder {
   private readonly stackStarts: number[] = [];
   private stats = new Map<string, CallbackStat>();
 
+  constructor(private readonly own: WeakSet<object>) {}
+
   onInit(type: string, resource: object): void {
     if (type === 'PROMISE') this.promisesCreated++;
     else this.types.set(resource, type);
@@ -39,12 +41,13 @@ export class DeepRecorder {
     let type = 'unknown';
     try {
       const res = executionAsyncResource();
-      type = this.types.get(res) ?? callbackTypeOf(res);
+      // the agent's own callbacks (heartbeat, sampling, its worker's port) are not the app's time
+      type = this.own.has(res) ? '' : (this.types.get(res) ?? callbackTypeOf(res));
     } catch {
       // keep 'unknown'
     }
     this.stackTypes.push(type);
-    this.stackStarts[depth] = performance.now();
+    if (type !== '') this.stackStarts[depth] = performance.now();
   }
 
   after(): void {

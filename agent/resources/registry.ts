@@ -40,7 +40,7 @@ export interface Entry {
   holder: StackHolder | null;
   /** Parsed frames, cached after the first read. */
   frames?: Frame[];
-  /** Created by the agent itself (found when the stack is first read). */
+  /** Created by the agent itself, or by Node for itself (found when the stack is first read). */
   own?: boolean;
   /** First frame in the app's code, cached with the frames. */
   site?: Frame | null;
@@ -92,6 +92,7 @@ export class Registry {
   framesOf(e: Entry): Frame[] {
     if (e.frames) return e.frames;
     let frames: Frame[] = [];
+    const hadStack = e.holder !== null;
     if (e.holder) {
       try {
         frames = parseStack(relevantLines(e.holder.stack));
@@ -101,6 +102,9 @@ export class Registry {
     }
     e.holder = null;
     const start = frames.findIndex((f) => !isInternalFile(f.file));
+    // A timer whose whole creation stack is Node's own (the HTTP server's connection-checking
+    // interval, set up on 'listening') is housekeeping, not the app's: hidden like the agent's.
+    if (hadStack && start < 0 && e.hookType === 'Timeout') e.own = true;
     frames = start < 0 ? [] : frames.slice(start, start + KEPT_FRAMES);
     e.frames = frames;
     const prefixes = this.frameOptions.ignorePrefixes ?? [];

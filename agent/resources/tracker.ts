@@ -46,15 +46,18 @@ export class ResourceTracker {
   private readonly demoted = new Set<string>();
   private readonly serverIds = new Set<number>();
   private readonly own: Array<{ ref: WeakRef<object>; type: string }> = [];
+  /** Every resource created inside ctx.internal(), so deep mode does not time the agent's callbacks. */
+  private readonly ownSet = new WeakSet<object>();
   private readonly deep: DeepRecorder | null;
   private stacksSkipped = 0;
   private budgetLeft = 0;
   private budgetWindow = 0;
   private lastDropNotice = 0;
+  private promisesCreated = 0;
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
-    this.deep = ctx.config.mode === 'deep' ? new DeepRecorder() : null;
+    this.deep = ctx.config.mode === 'deep' ? new DeepRecorder(this.ownSet) : null;
   }
 
   /** Installs the async_hooks tracker for the configured mode (nothing in lite mode). */
@@ -105,11 +108,16 @@ export class ResourceTracker {
     const deep = this.deep;
     const init = (asyncId: number, type: string, triggerAsyncId: number, resource: object): void => {
       try {
+        if (deep !== null) deep.onInit(type, resource);
+        // Promises are most inits by far: a plain counter instead of a map update.
+        if (type === 'PROMISE') {
+          this.promisesCreated++;
+          return;
+        }
         const counts = created();
         counts.set(type, (counts.get(type) ?? 0) + 1);
-        if (deep !== null) deep.onInit(type, resource);
         if (HOT_TYPES.has(type)) {
-          if (type === 'MESSAGEPORT' && ctx.inInternal) this.rememberOwn(resource, type);
+          if ((deep !== null || type === 'MESSAGEPORT') && ctx.inInternal) this.rememberOwn(resource, type);
           return;
         }
         if (ctx.inInternal) {
@@ -169,6 +177,7 @@ export class ResourceTracker {
   }
 
   private rememberOwn(resource: object, hookType: string): void {
+    this.ownSet.add(resource);
     if (HOT_TYPES.has(hookType) && hookType !== 'MESSAGEPORT' && hookType !== 'SIGNALWRAP') return;
     if (this.own.length >= MAX_OWN) {
       const i = this.own.findIndex((o) => o.ref.deref() === undefined);
@@ -176,6 +185,7 @@ export class ResourceTracker {
       this.own.splice(i, 1);
     }
     this.own.push({ ref: new WeakRef(resource), type: wireName(hookType) });
+    this.ownSet.add(resource);
   }
 
   private isOwnResource(resource: object): boolean {
@@ -189,11 +199,22 @@ export class ResourceTracker {
       if (!resource || typeof resource !== 'object') return null;
       const entry = this.byResource.get(resource);
       if (entry) return { type: entry.type, createdAt: this.registry.siteOf(entry) };
-      // A connection accepted by a tracked server: name the server's creation site.
-      return { type: callbackTypeOf(resource), createdAt: null };
+      return { type: callbackTypeOf(resource), createdAt: this.serverSiteOf(resource) };
     } catch {
       return null;
     }
+  }
+
+  /**
+   * A request's resource is not tracked (per-request), but its socket's server usually is: the
+   * server's creation site says which server's handler was running.
+   */
+  private serverSiteOf(resource: object): Frame | null {
+    const socket = (resource as { socket?: { server?: { _handle?: unknown } } }).socket;
+    const handle = socket?.server?._handle;
+    if (!handle || typeof handle !== 'object') return null;
+    const entry = this.byResource.get(handle);
+    return entry ? this.registry.siteOf(entry) : null;
   }
 
   /** Counts by type, created per type, and the oldest live long-lived resources. */
@@ -202,6 +223,8 @@ export class ResourceTracker {
     const out: Unstamped<ResourcesSample> = { type: 'resources', byType, oldest: [], tracked: 0 };
     if (this.ctx.config.mode !== 'lite') {
       const created: Record<string, number> = {};
+      if (this.promisesCreated > 0) created.PROMISE = this.promisesCreated;
+      this.promisesCreated = 0;
       for (const [k, v] of this.created) {
         created[k] = v;
         if (v > DEMOTE_PER_INTERVAL && !KNOWN_LONG_LIVED.has(k) && !HOT_TYPES.has(k)) this.demoted.add(k);

@@ -148,13 +148,16 @@ export function callbackTypeOf(resource: object): string {
   switch (name) {
     case 'Promise':
       return 'PROMISE';
-    case 'HTTPParser':
+    case 'HTTPServerAsyncResource':
       return 'HTTPINCOMINGMESSAGE';
+    case 'HTTPClientAsyncResource':
+      return 'HTTPCLIENTREQUEST';
     case 'TCP':
       return 'TCPSocketWrap';
     case 'Pipe':
       return 'PipeWrap';
     default:
-      return name;
+      // Node's internal promise subclasses (SafePromise...) are promises too
+      return resource instanceof Promise ? 'PROMISE' : name;
   }
 }

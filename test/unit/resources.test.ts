@@ -145,6 +145,32 @@ describe('ResourceTracker liveness and sites', () => {
   });
 });
 
+describe('ResourceTracker describe()', () => {
+  it('names a request handler\'s resource and the site of the server it belongs to', async () => {
+    const { t } = tracker({});
+    const { createServer: createHttpServer, get } = await import('node:http');
+    const { executionAsyncResource } = await import('node:async_hooks');
+    let seen: ReturnType<ResourceTracker['describe']> = null;
+    const server = createHttpServer((req, res) => {
+      seen = t.describe(executionAsyncResource());
+      res.end('ok');
+    });
+    // no host: with one, Node creates the handle in a lookup callback, where no app frame is left
+    await new Promise<void>((r) => server.listen(0, r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((r) => get({ port, host: '127.0.0.1', agent: false }, (res) => res.resume().on('end', () => r())));
+    const s = t.sample();
+    await new Promise<void>((r) => server.close(() => r()));
+    expect(seen).toMatchObject({ type: 'HTTPINCOMINGMESSAGE' });
+    const srv = s.oldest.find((r) => r.type === 'TCPServerWrap' && r.details?.port === port);
+    expect(srv?.createdAt?.file).toBe(THIS_FILE);
+    expect(seen!.createdAt).toEqual(srv!.createdAt);
+    // Node's own housekeeping interval of an HTTP server is not listed as the app's
+    expect(s.oldest.filter((r) => r.type === 'Timeout' && r.createdAt === null)).toEqual([]);
+    expect(t.describe({})).toEqual({ type: 'Object', createdAt: null });
+  });
+});
+
 describe('ResourceTracker modes', () => {
   it('lite installs no hook: counts only', () => {
     const { t } = tracker({ mode: 'lite' });
