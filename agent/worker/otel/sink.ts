@@ -10,6 +10,17 @@ import { AGENT_VERSION } from '../../../shared/version.js';
 import { readOtelSettings, sdkDisabled, type OtelSettings, type OtlpTarget } from './config.js';
 import { SpanTranslator, TRACER_NAME } from './spans.js';
 import { MetricsRecorder } from './metrics.js';
+import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from './ownership.js';
+import type { BlockEvent } from '../../../shared/protocol.js';
+
+export interface OtelSinkOptions {
+  /** Defaults to process.env (a worker shares the main thread's environment). */
+  env?: NodeJS.ProcessEnv;
+  /** APP_OWNS_* bits the main thread published: parts the app's own providers export instead. */
+  appOwns?: () => number;
+  /** Hands a block to the main thread when the app's tracer owns blocks. */
+  forwardBlock?: (block: BlockEvent) => void;
+}
 
 const NOOP_SINK: Sink = { write: () => undefined, flush: async () => undefined, close: () => undefined };
 
@@ -93,6 +104,7 @@ class OtelSink implements Sink {
     private readonly settings: OtelSettings,
     private readonly sdk: Sdk,
     private readonly warn: WarnFn,
+    private readonly options: OtelSinkOptions,
   ) {
     this.failures = new FailureCounter(warn);
   }
@@ -158,10 +170,13 @@ class OtelSink implements Sink {
   write(messages: readonly Message[]): void {
     if (this.failed) return;
     try {
+      const owns = this.options.appOwns?.() ?? 0;
+      if (owns & APP_OWNS_METRICS && this.meterProvider) this.handOverMetrics();
       for (const m of messages) {
         if (!this.built) this.build(m.type === 'hello' ? m : null);
         if (m.type === 'shutdown.start') this.shutdownSeen = true;
-        this.translator?.handle(m);
+        if (m.type === 'block' && owns & APP_OWNS_BLOCKS) this.options.forwardBlock?.(m);
+        else this.translator?.handle(m);
         this.recorder?.handle(m);
       }
     } catch (err) {
@@ -202,6 +217,14 @@ class OtelSink implements Sink {
     if (this.shutdownSeen) this.failures.summary();
   }
 
+  /** The app's meter provider reports loopscope's metrics now: stop ours so nothing is doubled. */
+  private handOverMetrics(): void {
+    const provider = this.meterProvider;
+    this.meterProvider = null;
+    this.recorder = null;
+    void provider?.shutdown().catch(() => undefined);
+  }
+
   private targets(): string {
     const s = this.settings;
     return [s.traces?.url, s.metrics.otlp?.url].filter((u): u is string => typeof u === 'string').join(', ') || 'no push exporter';
@@ -223,7 +246,8 @@ class OtelSink implements Sink {
  * The worker's OTel sink; call it when init.config.otel is true. Never rejects: with export
  * disabled or misconfigured it warns once and returns a sink that does nothing.
  */
-export async function createOtelSink(init: WorkerInit, warn: WarnFn, env: NodeJS.ProcessEnv = process.env): Promise<Sink> {
+export async function createOtelSink(init: WorkerInit, warn: WarnFn, options: OtelSinkOptions = {}): Promise<Sink> {
+  const env = options.env ?? process.env;
   try {
     if (sdkDisabled(env)) {
       warn('OpenTelemetry export is off: OTEL_SDK_DISABLED=true');
@@ -235,7 +259,7 @@ export async function createOtelSink(init: WorkerInit, warn: WarnFn, env: NodeJS
       return NOOP_SINK;
     }
     const sdk = await loadSdk(parsed.settings);
-    return new OtelSink(init, parsed.settings, sdk, warn);
+    return new OtelSink(init, parsed.settings, sdk, warn, options);
   } catch (err) {
     warn(`OpenTelemetry export is off: could not load the SDK (${(err as Error).message})`);
     return NOOP_SINK;
