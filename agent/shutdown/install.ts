@@ -8,7 +8,7 @@
 import type { AgentContext } from '../context.js';
 import type { ResourceTracker } from '../resources/tracker.js';
 import { publishObserver, currentObserver } from './bridge.js';
-import { exitOrigin } from './exit-caller.js';
+import { exitOrigin, type ExitOrigin } from './exit-caller.js';
 import { ShutdownRecorder } from './recorder.js';
 
 export interface ShutdownHandle {
@@ -34,19 +34,52 @@ function errorIsFatal(): boolean {
   }
 }
 
+type ProcessWithReallyExit = NodeJS.Process & { reallyExit?: (code?: number) => never };
+
 /** Follows signals, exit and crashes; `finalSample` records a last loop/resources sample. */
 export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, finalSample: () => void): ShutdownHandle {
   let installed = true;
+  /** The caller of process.exit(), kept until reallyExit gives the final code. */
+  let deferredCaller: ExitOrigin | null = null;
 
   const onExit = (code: unknown): void => {
     try {
       const origin = exitOrigin(ctx.frameOptions);
+      // Read before begin(), which moves this listener last for later emits, not this one.
+      const listeners = process.listeners('exit');
+      const last = listeners[listeners.length - 1] === onExit;
       if (!recorder.active && !recorder.finished) recorder.begin(origin.viaExit ? 'exit' : 'beforeExit', null);
+      // The app's own 'exit' listeners run after ours and may still change process.exitCode.
+      // process.exit() ends in process.reallyExit(code) once they have run: read the code there.
+      if (origin.viaExit && wrappedReallyExit && !last) {
+        deferredCaller = origin;
+        return;
+      }
       recorder.end({ code: exitCode(code), signal: null, exitCaller: origin.caller });
     } catch {
       // never into the app, least of all on its way out
     }
   };
+
+  const proc = process as ProcessWithReallyExit;
+  const originalReallyExit = proc.reallyExit;
+  let wrappedReallyExit: ((this: unknown, code?: number) => never) | null = null;
+  if (typeof originalReallyExit === 'function') {
+    // Same contract as the original (signal-exit wraps it the same way); only reads the code.
+    wrappedReallyExit = function reallyExit(this: unknown, code?: number): never {
+      if (deferredCaller) {
+        const caller = deferredCaller.caller;
+        deferredCaller = null;
+        try {
+          recorder.end({ code: exitCode(code), signal: null, exitCaller: caller });
+        } catch {
+          // the exit itself must happen whatever the record does
+        }
+      }
+      return originalReallyExit.call(this, code);
+    };
+    proc.reallyExit = wrappedReallyExit;
+  }
 
   // Listeners added by the app after the agent run after it; once a shutdown has started, moving
   // ours to the end lets it read the exit code after the app's own 'exit' listeners changed it.
@@ -104,6 +137,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       process.off('beforeExit', onBeforeExit);
       process.off('uncaughtExceptionMonitor', onMonitor);
       process.off('exit', onExit);
+      if (wrappedReallyExit && proc.reallyExit === wrappedReallyExit && originalReallyExit) proc.reallyExit = originalReallyExit;
       if (currentObserver() === recorder) publishObserver(undefined);
       recorder.dispose();
     },

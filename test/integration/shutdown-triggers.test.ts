@@ -80,6 +80,14 @@ describe('shutdown triggers', () => {
     expect(run.end?.stillOpen.map((r) => r.type)).toContain('TCPServerWrap');
   });
 
+  it("process.exit(3) and an app 'exit' listener that sets exitCode 9: the final code is recorded", async () => {
+    const run = await runFixture('shutdown-exit.cjs', { args: ['listener'] });
+    expect(run.result).toMatchObject({ code: 9, signal: null });
+    expect(run.ends).toBe(1);
+    expect(run.end).toMatchObject({ outcome: 'error', exit: { code: 9, signal: null } });
+    expect(run.end?.exitCaller).toMatchObject({ line: lineOf('shutdown-exit.cjs', 'process.exit(3);') });
+  });
+
   it('process.exitCode = 2 and a drained loop: trigger beforeExit, outcome error', async () => {
     const run = await runFixture('shutdown-exitcode.cjs');
     expect(run.result).toMatchObject({ code: 2, signal: null, stdout: 'drained\n' });

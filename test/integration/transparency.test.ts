@@ -29,6 +29,7 @@ const CASES: Case[] = [
   { name: 'SIGTERM, handler added then removed', fixture: 'shutdown-signal.cjs', options: { args: ['removed'], signals: TERM } },
   { name: 'process.exit(4) inside the handler', fixture: 'shutdown-signal.cjs', options: { args: ['exit-in-handler'], signals: TERM } },
   { name: 'process.exit(3)', fixture: 'shutdown-exit.cjs' },
+  { name: "process.exit(3), app 'exit' listener sets exitCode 9", fixture: 'shutdown-exit.cjs', options: { args: ['listener'] } },
   { name: 'process.exitCode = 2, drained', fixture: 'shutdown-exitcode.cjs' },
   { name: 'uncaught exception (CJS)', fixture: 'shutdown-crash.cjs', options: { args: ['throw'] } },
   { name: 'unhandled rejection (CJS)', fixture: 'shutdown-crash.cjs', options: { args: ['reject'] } },
