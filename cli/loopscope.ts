@@ -77,7 +77,7 @@ function buildProgram(): Command {
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--data <dir>', 'directory where runs are kept as NDJSON')
     .option('--token <token>', 'token agents and browsers must present')
-    .option('--open <file>', 'open a recording at start')
+    .option('--open <file>', 'open a recording at start (repeatable)', (file: string, prev: string[] = []) => [...prev, file])
     .action(async (opts: DashboardOptions) => {
       const { startDashboard } = await loadDashboard();
       const options: DashboardOptions = {};
@@ -85,9 +85,10 @@ function buildProgram(): Command {
         if (opts[key] !== undefined) (options as Record<string, unknown>)[key] = opts[key];
       }
       const dash = await startDashboard(options);
-      process.stdout.write(`loopscope dashboard on ${dash.url}\n`);
-      if (dash.token) process.stdout.write(`token: ${dash.token}\n`);
-      process.stdout.write(`agents: LOOPSCOPE_DASHBOARD=${dash.url.replace(/^http/, 'ws')} (Ctrl-C to stop)\n`);
+      const ingest = dash.ingestUrl ?? new URL(dash.url).origin.replace(/^http/, 'ws');
+      // The dashboard prints its own address; what it cannot know is how to point agents at it.
+      if (dash.token) process.stdout.write(`token: ${dash.token} (agents: LOOPSCOPE_TOKEN=${dash.token})\n`);
+      process.stdout.write(`agents: LOOPSCOPE_DASHBOARD=${ingest} loopscope run -- node app.js (Ctrl-C to stop)\n`);
       await untilSignal(() => dash.close());
     });
 

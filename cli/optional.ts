@@ -10,13 +10,16 @@ export interface DashboardOptions {
   host?: string;
   data?: string;
   token?: string;
-  /** A recording to open at start. */
-  open?: string;
+  /** Recordings to open at start. */
+  open?: string[];
 }
 
 export interface RunningDashboard {
+  /** For a browser (carries the token when one is required). */
   url: string;
   token: string | null;
+  /** For agents, when the dashboard says it. */
+  ingestUrl?: string;
   close(): Promise<void>;
 }
 

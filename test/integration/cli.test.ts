@@ -4,6 +4,7 @@ import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, FIXTURES, readRecording, runNode, tempDir } from '../helpers/run-node.js';
 import type { Report } from '../../shared/report-json.js';
+import { API, type RunSummary } from '../../shared/dashboard-api.js';
 
 const dir = tempDir('loopscope-cli-');
 
@@ -141,5 +142,38 @@ describe('loopscope run', () => {
     expect(mode.stderr).toContain('Allowed choices are lite, default, deep');
     const nothing = await cli(['run']);
     expect(nothing.code).toBe(2);
+  });
+});
+
+describe('loopscope dashboard', () => {
+  it('starts the dashboard, which then follows a command started by loopscope run --dashboard', async () => {
+    let ingest = '';
+    let seen!: () => void;
+    const ready = new Promise<void>((resolve) => (seen = resolve));
+    const dash = runNode(CLI, {
+      agent: false,
+      args: ['dashboard', '--port', '0', '--data', join(dir, 'dash-data')],
+      env: { LOOPSCOPE_RECORD: undefined, NODE_OPTIONS: undefined },
+      onStdout: (chunk) => {
+        const m = /LOOPSCOPE_DASHBOARD=(ws:\/\/\S+)/.exec(chunk);
+        if (m) {
+          ingest = m[1]!;
+          seen();
+        }
+      },
+    });
+    await ready;
+    const app = await cli(['run', '--dashboard', ingest, '--', process.execPath, join(FIXTURES, 'report-child.cjs')]);
+    expect(app.code).toBe(0);
+    const base = ingest.replace(/^ws/, 'http');
+    let runs: RunSummary[] = [];
+    for (let i = 0; i < 40 && runs.length === 0; i++) {
+      runs = ((await (await fetch(`${base}${API.runs}`)).json()) as { runs: RunSummary[] }).runs;
+      if (runs.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(runs.length).toBe(1);
+    dash.child.kill('SIGINT');
+    const closed = await dash;
+    expect(closed.code).toBe(0);
   });
 });
