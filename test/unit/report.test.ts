@@ -255,6 +255,21 @@ describe('reading a recording', () => {
     expect(deriveReport(read.runs, read)!.shutdown!.ended).toBe(true);
   });
 
+  it('streams a long recording: loop figures cover every interval, the state stays bounded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loopscope-report-'));
+    const path = join(dir, 'long.ndjson');
+    const n = 20_000;
+    const parts = [asNdjson([hello(RUN)])];
+    // One 900 ms spike early on: it must survive although its point has left the run state's ring.
+    for (let i = 0; i < n; i++) parts.push(`${JSON.stringify(loop(RUN, T0 + i * 1000, 1000, 1 + (i % 3), 5, i === 10 ? 900 : 6, 0.25))}\n`);
+    writeFileSync(path, parts.join(''));
+    const read = await readRecordingFile(path);
+    const state = read.runs.get(RUN)!;
+    expect(state.loop.length).toBeLessThan(n);
+    const r = deriveReport(read.runs, read, read.loops)!;
+    expect(r.loop).toMatchObject({ intervals: n, delayMaxMs: 900, delayP50Ms: 2, delayP99Ms: 5, utilization: 0.25 });
+  });
+
   it('reads a file from disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'loopscope-report-'));
     const path = join(dir, 'run.ndjson');
