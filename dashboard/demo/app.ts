@@ -56,11 +56,9 @@ server.listen(0, '127.0.0.1', () => {
   const configs = setInterval(() => callSelf('/config'), 2_000);
   startMetricsPoller();
 
-  shutdown.step('stop traffic', () => {
-    clearInterval(traffic);
-    clearInterval(reports);
-    clearInterval(configs);
-  });
+  // Steps run last-registered first: stop the traffic, close the server, then the slow flush.
+  // The slow one: a queue flush that takes well over a second.
+  shutdown.step('flush analytics queue', () => new Promise<void>((resolve) => setTimeout(resolve, 1_500)), { timeoutMs: 3_000 });
   shutdown.step(
     'close http server',
     () =>
@@ -71,8 +69,11 @@ server.listen(0, '127.0.0.1', () => {
       }),
     { timeoutMs: 2_000 },
   );
-  // The slow one: a queue flush that takes well over a second.
-  shutdown.step('flush analytics queue', () => new Promise<void>((resolve) => setTimeout(resolve, 1_500)), { timeoutMs: 3_000 });
+  shutdown.step('stop traffic', () => {
+    clearInterval(traffic);
+    clearInterval(reports);
+    clearInterval(configs);
+  });
   // exit: false lets the loop drain on its own, which the forgotten poller prevents; the overall
   // deadline then forces the exit and the timeline shows what was still open.
   shutdown.onSignals({ timeoutMs: 4_000, exit: false });

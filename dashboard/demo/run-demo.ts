@@ -1,10 +1,10 @@
 // `loopscope demo`: a dashboard and a demo app that keeps restarting, so a new user sees every
 // view (live charts, blocks, sync I/O, a shutdown with a slow step and a straggler) in a minute.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startDashboard } from '../server/main.js';
 
 export interface DemoOptions {
@@ -25,11 +25,29 @@ export interface RunningDemo {
 const here = fileURLToPath(new URL('.', import.meta.url));
 const PRELOAD = join(here, '..', '..', 'agent', 'preload.js');
 const APP = join(here, 'app.js');
+const AGENT_API = join(here, '..', '..', 'agent', 'index.js');
+
+/**
+ * The agent treats files under its own package as its own and leaves them out of stacks and
+ * creation sites, so the demo app runs from a folder of its own, like a user's app would.
+ */
+function writeDemoApp(root: string): string {
+  const dir = join(root, 'demo-shop');
+  mkdirSync(dir, { recursive: true });
+  const source = readFileSync(APP, 'utf8')
+    .replace(/(['"])\.\.\/\.\.\/agent\/index\.js\1/, JSON.stringify(pathToFileURL(AGENT_API).href))
+    .replace(/^\/\/# sourceMappingURL=.*$/m, '');
+  const file = join(dir, 'server.mjs');
+  writeFileSync(file, source);
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'demo-shop', private: true, type: 'module' }, null, 2)}\n`);
+  return file;
+}
 
 export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const data = mkdtempSync(join(tmpdir(), 'loopscope-demo-'));
-  const dashboard = await startDashboard({ port: options.port ?? 7777, host: '127.0.0.1', data });
+  const root = mkdtempSync(join(tmpdir(), 'loopscope-demo-'));
+  const app = writeDemoApp(root);
+  const dashboard = await startDashboard({ port: options.port ?? 7777, host: '127.0.0.1', data: join(root, 'data'), log });
 
   let child: ChildProcess | null = null;
   let stopping = false;
@@ -38,12 +56,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   const launch = () => {
     if (stopping) return;
     generation++;
-    const c = spawn(process.execPath, ['--import', PRELOAD, APP], {
+    const c = spawn(process.execPath, ['--import', PRELOAD, app], {
+      cwd: dirname(app),
       env: {
         ...process.env,
         LOOPSCOPE_DASHBOARD: dashboard.ingestUrl,
         LOOPSCOPE_TOKEN: dashboard.token ?? '',
         LOOPSCOPE_APP: 'demo-shop',
+        // Before the app's 4 s deadline, so the timeline shows the hang and what caused it.
+        LOOPSCOPE_HANG_MS: '2500',
         DEMO_LIFETIME_MS: String(options.lifetimeMs ?? 20_000),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

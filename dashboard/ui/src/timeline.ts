@@ -64,7 +64,8 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
       striped: running,
     };
   });
-  const resources = shutdownResources(sd);
+  // Waterfall order: first closed at the top, the stragglers (never closed) at the bottom.
+  const resources = shutdownResources(sd).sort((a, b) => (a.closedAfterMs ?? Infinity) - (b.closedAfterMs ?? Infinity));
   for (const r of resources.slice(0, MAX_RESOURCE_ROWS)) {
     const closed = r.closedAfterMs !== null;
     const detail = r.details ? Object.entries(r.details).map(([k, v]) => `${k} ${v}`).join(', ') : '';
