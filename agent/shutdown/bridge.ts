@@ -17,7 +17,10 @@ export interface ShutdownObserver {
    * recorder places it relative to its own start; `durationMs` is null while running.
    */
   step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void;
-  /** The cleanup API is about to call process.exit because of a deadline, a failure or a second signal. */
+  /**
+   * The cleanup API ended abnormally (a deadline, a failed or timed-out step, a second signal) and
+   * is about to exit or has set process.exitCode: the outcome its exit code alone cannot tell.
+   */
   forcing(outcome: ForcedOutcome): void;
   /**
    * Runs fn with what it creates kept out of the agent's resource lists: the cleanup API's own

@@ -258,7 +258,14 @@ export class ShutdownRecorder implements ShutdownObserver {
         this.ctx.internal(() => process.stderr.write(text));
       }
       if (s.hangReports === 1) this.schedulePoll(s, SLOW_POLL_MS);
-      if (s.hangReports < MAX_HANG_REPORTS) this.scheduleHang(s);
+      if (s.hangReports < MAX_HANG_REPORTS) {
+        this.scheduleHang(s);
+      } else if (s.poll) {
+        // Still alive after this long, it is no shutdown any more (an app that reloads on SIGHUP):
+        // stop watching; the end is still recorded if it ever comes.
+        clearInterval(s.poll);
+        s.poll = null;
+      }
     } catch {
       // never into the app
     }

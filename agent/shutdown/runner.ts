@@ -132,9 +132,9 @@ export class CleanupRunner {
     const result: ShutdownResult = { trigger, reason, outcome, exitCode, steps: results };
     if (this.forced) return result;
     if (this.deadline) this.deadline.unref();
+    if (outcome !== 'clean') this.hooks.observer()?.forcing(outcome);
     if (config.exit) {
       if (this.deadline) clearTimeout(this.deadline);
-      if (outcome !== 'clean') this.hooks.observer()?.forcing(outcome);
       this.hooks.exit(exitCode);
     } else if (exitCode !== EXIT_OK) {
       this.hooks.setExitCode(exitCode);

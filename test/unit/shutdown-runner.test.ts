@@ -70,7 +70,7 @@ describe('CleanupRunner', () => {
     expect(h.events.map((e) => `${e.name}:${e.phase}`)).toEqual(['c:running', 'c:ok', 'b:running', 'b:ok', 'a:running', 'a:ok']);
     const b = h.events.find((e) => e.name === 'b' && e.phase === 'ok');
     expect(b!.durationMs!).toBeGreaterThanOrEqual(29);
-    expect(b!.durationMs!).toBeLessThan(80);
+    expect(b!.durationMs!).toBeLessThan(200); // loaded machine: only "not absurdly long"
   });
 
   it('registration order on request', async () => {
@@ -126,7 +126,7 @@ describe('CleanupRunner', () => {
       ['after', 'ok'],
     ]);
     expect(result.steps[0]!.durationMs).toBeGreaterThanOrEqual(49);
-    expect(result.steps[0]!.durationMs).toBeLessThan(100);
+    expect(result.steps[0]!.durationMs).toBeLessThan(250);
     expect(stepSignal!.aborted).toBe(true);
     expect(result).toMatchObject({ outcome: 'timeout', exitCode: EXIT_FAILED });
     expect(h.forced).toEqual(['timeout']);
@@ -154,7 +154,7 @@ describe('CleanupRunner', () => {
     h.runner.force('SIGTERM', forcedBySignalCode(15));
     h.runner.force('SIGTERM', forcedBySignalCode(15));
     expect(h.exits).toEqual([143]);
-    expect(performance.now() - started).toBeLessThan(200);
+    expect(performance.now() - started).toBeLessThan(400);
     expect(h.events.at(-1)).toMatchObject({ name: 'slow', phase: 'timeout', error: 'interrupted by SIGTERM' });
   });
 
@@ -178,6 +178,7 @@ describe('CleanupRunner', () => {
     expect(h.exits).toEqual([]);
     expect(h.exitCodes).toEqual([EXIT_FAILED]);
     expect(h.events).toEqual([]);
+    expect(h.forced).toEqual([]);
   });
 
   it('a throwing logger does not stop the shutdown', async () => {
