@@ -178,6 +178,7 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Microsecond precision is all a reader can use; the raw float noise is not. */
 function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
@@ -208,26 +209,32 @@ function shutdownOf(sd: ShutdownState, lastTs: number): ReportShutdown {
   return {
     trigger: sd.start.trigger,
     startedAt: sd.start.startedAt,
-    durationMs: end ? end.durationMs : Math.max(0, lastTs - sd.start.startedAt),
+    durationMs: round(end ? end.durationMs : Math.max(0, lastTs - sd.start.startedAt)),
     outcome: shutdownOutcome(sd),
     exit: end ? { code: end.exit.code, signal: end.exit.signal } : { code: null, signal: null },
     exitCaller: end?.exitCaller ?? null,
-    steps: sd.steps.map((s) => ({ name: s.name, startMs: s.startMs, durationMs: s.durationMs, outcome: s.outcome, error: s.error })),
+    steps: sd.steps.map((s) => ({
+      name: s.name,
+      startMs: round(s.startMs),
+      durationMs: s.durationMs === null ? null : round(s.durationMs),
+      outcome: s.outcome,
+      error: s.error,
+    })),
     resources: shutdownResources(sd).map((r) => {
       const row: ReportShutdownResource = {
         type: r.type,
         createdAt: r.createdAt,
-        closedAfterMs: r.closedAfterMs,
+        closedAfterMs: r.closedAfterMs === null ? null : round(r.closedAfterMs),
         keptAlive: r.keptAlive,
         id: r.id,
       };
       if (r.details) row.details = r.details;
       return row;
     }),
-    hang: sd.hang ? { afterMs: sd.hang.afterMs, keptAlive: sd.hang.keptAlive.map((k) => ({ type: k.type, createdAt: k.createdAt })) } : null,
+    hang: sd.hang ? { afterMs: round(sd.hang.afterMs), keptAlive: sd.hang.keptAlive.map((k) => ({ type: k.type, createdAt: k.createdAt })) } : null,
     reason: sd.start.reason,
     error: end?.error ?? null,
-    signals: sd.signals.slice(),
+    signals: sd.signals.map((x) => ({ signal: x.signal, afterMs: round(x.afterMs) })),
     snapshotTruncated: sd.start.snapshotTruncated,
     ended: end !== null,
   };
@@ -248,7 +255,7 @@ export function deriveRun(state: RunState, loop?: ReportLoop): ReportRun {
     loop: loopSummary,
     blocks: state.blocks.map((b) => ({
       startedAt: b.startedAt,
-      durationMs: b.durationMs,
+      durationMs: round(b.durationMs),
       ended: b.ended,
       stack: b.stack,
       resource: b.resource ? { type: b.resource.type, createdAt: b.resource.createdAt } : null,
