@@ -86,4 +86,31 @@ describe('recordings and restarts', () => {
     expect(await page.locator('#shutdown').textContent()).toContain('close the fixture server');
     expect(errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e))).toEqual([]);
   });
+
+  it('with a token, needs only the printed URL once; the cookie does the rest', async () => {
+    const secured = await startDashboard({ port: 0, host: '127.0.0.1', data: null, token: 'browser-test-token', log: () => undefined });
+    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    try {
+      const p = await context.newPage();
+      const pageErrors = watchErrors(p);
+      expect(secured.url).toContain('?token=browser-test-token');
+      await p.goto(secured.url);
+      await p.locator('#conn[data-state="open"]').waitFor({ timeout: 5_000 });
+      // The token left the address bar for a cookie, and REST, /live and the upload all pass.
+      expect(p.url()).not.toContain('token');
+      await p.setInputFiles('#upload-input', recording);
+      await p.locator('.process', { hasText: APP }).waitFor({ timeout: 5_000 });
+      await p.locator('#blocks tr[data-block]').first().waitFor({ timeout: 5_000 });
+      expect(pageErrors).toEqual([]);
+
+      const stranger = await browser.newContext();
+      const q = await stranger.newPage();
+      const res = await q.goto(new URL('/', secured.url).href);
+      expect(res?.status()).toBe(401);
+      await stranger.close();
+    } finally {
+      await context.close();
+      await secured.close();
+    }
+  });
 });
