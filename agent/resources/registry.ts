@@ -2,9 +2,10 @@
 // table). Entries hold a WeakRef to the resource and the captured, not yet formatted, stack; dead
 // ones are swept on each sample. Past `max` entries new resources are counted and dropped, so the
 // agent's memory stays bounded whatever the app creates.
-import { parseStack, firstUserFrame, isInternalFile, type UserFrameOptions } from '../../shared/stack.js';
+import { parseStack, firstUserFrame, isInternalFile, isUserFrame, type UserFrameOptions } from '../../shared/stack.js';
 import type { Frame } from '../../shared/protocol.js';
-import { isAlive } from './liveness.js';
+import { isAlive, ownerOf } from './liveness.js';
+import { listenStackOf } from './listen-site.js';
 
 /** Frames kept per creation stack once parsed. */
 const KEPT_FRAMES = 12;
@@ -109,13 +110,29 @@ export class Registry {
     e.frames = frames;
     const prefixes = this.frameOptions.ignorePrefixes ?? [];
     const first = frames[0];
-    if (first && prefixes.some((p) => first.file.startsWith(p) || first.file.startsWith(`file://${p}`))) e.own = true;
+    // The agent's when its code opened it at its own initiative: an agent frame first and no app
+    // frame below (an app call through one of the agent's wrappers, e.g. listen(), stays the app's).
+    if (first && prefixes.some((p) => first.file.startsWith(p) || first.file.startsWith(`file://${p}`)) && !frames.some((f) => isUserFrame(f, this.frameOptions))) {
+      e.own = true;
+    }
     return frames;
   }
 
   siteOf(e: Entry): Frame | null {
-    if (e.site === undefined) e.site = firstUserFrame(this.framesOf(e), this.frameOptions);
-    return e.site;
+    if (e.site !== undefined) return e.site;
+    let site = firstUserFrame(this.framesOf(e), this.frameOptions);
+    if ((site === null || !isUserFrame(site, this.frameOptions)) && (e.hookType === 'TCPSERVERWRAP' || e.hookType === 'PIPESERVERWRAP')) {
+      const res = e.ref.deref();
+      const owner = res ? ownerOf(res) : null;
+      const stack = owner ? listenStackOf(owner) : undefined;
+      if (stack) {
+        const frames = parseStack(relevantLines(stack));
+        site = firstUserFrame(frames, this.frameOptions) ?? site;
+        if (e.frames && e.frames.length === 0) e.frames = frames;
+      }
+    }
+    e.site = site;
+    return site;
   }
 
   /**

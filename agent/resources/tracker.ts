@@ -14,6 +14,7 @@ import { Registry, type Entry, type StackHolder } from './registry.js';
 import { detailsOf, keepsAlive, isAlive, ownerOf } from './liveness.js';
 import { activeCounts, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
 import { DeepRecorder } from './deep.js';
+import { installListenSites, uninstallListenSites } from './listen-site.js';
 
 export interface ResourceSnapshot {
   resources: LiveResource[];
@@ -87,6 +88,7 @@ export class ResourceTracker {
           })
         : createHook({ init });
       this.hook.enable();
+      installListenSites(() => !this.ctx.inInternal);
     } catch (err) {
       this.hook = null;
       this.ctx.warn(`resource tracking is off (${(err as Error).message})`);
@@ -94,6 +96,7 @@ export class ResourceTracker {
   }
 
   disable(): void {
+    uninstallListenSites();
     try {
       this.hook?.disable();
     } catch {

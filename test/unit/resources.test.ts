@@ -108,6 +108,8 @@ describe('ResourceTracker liveness and sites', () => {
     const s = t.sample();
     const srv = s.oldest.find((r) => r.type === 'TCPServerWrap');
     expect(srv).toMatchObject({ keepsAlive: true, details: { port } });
+    // listen() with a host opens the handle in a lookup callback: the site comes from listen()
+    expect(srv!.createdAt?.file).toBe(THIS_FILE);
     // the client socket was tracked (closed by now); no accepted connection was ever tracked
     expect(s.oldest.filter((r) => r.type === 'TCPSocketWrap')).toEqual([]);
     const snap = t.snapshot(100);
@@ -188,7 +190,8 @@ describe('ResourceTracker modes', () => {
     await new Promise((r) => setTimeout(r, 20));
     const s = t.sample();
     expect(pending).toHaveLength(100);
-    expect(s.pendingPromises).toBeGreaterThanOrEqual(100);
+    // an estimate: promises created before the hook and settled since count against it
+    expect(s.pendingPromises).toBeGreaterThanOrEqual(95);
     expect(s.callbacks?.Timeout?.count).toBeGreaterThanOrEqual(1);
     expect(s.callbacks?.Timeout?.maxMs).toBeGreaterThanOrEqual(0);
   });
