@@ -15,19 +15,7 @@ export type IngestFrame = z.infer<typeof ingestFrameSchema>;
 /** dashboard -> agent */
 export type IngestReply = { kind: 'ack'; seq: number } | { kind: 'error'; reason: string };
 
-/** WebSocket close codes the dashboard uses on /ingest and /live (4000-4999 are free for apps). */
-export const CLOSE = {
-  malformed: 4000,
-  unauthorized: 4001,
-  unsupportedProtocol: 4002,
-  forbiddenOrigin: 4003,
-  /** ws itself closes with 1009 when a frame exceeds maxPayload */
-  tooBig: 1009,
-} as const;
-
-export const INGEST_PATH = '/ingest';
-export const LIVE_PATH = '/live';
-export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+export { CLOSE, INGEST_PATH, LIVE_PATH, MAX_FRAME_BYTES } from './dashboard-constants.js';
 
 export interface RunSummary {
   run: string;

@@ -5,7 +5,8 @@
 // many once the dashboard is back. Failures are warned about once each, never per retry.
 import type { WebSocket as WsSocket } from 'ws';
 import type { Message } from '../../shared/protocol.js';
-import { CLOSE, INGEST_PATH, MAX_FRAME_BYTES, type IngestReply } from '../../shared/dashboard-api.js';
+import { CLOSE, INGEST_PATH, MAX_FRAME_BYTES } from '../../shared/dashboard-constants.js';
+import type { IngestReply } from '../../shared/dashboard-api.js';
 import type { WorkerInit } from '../worker-messages.js';
 import type { Sink, WarnFn } from './sink.js';
 
@@ -46,6 +47,8 @@ export function ingestUrl(base: string): string {
 }
 
 const FRAME_OVERHEAD = 64;
+/** Notices made on the way to this sink (not in the recording): deferred-sink.ts's start-up overflow. */
+const STREAM_ONLY_NOTICES = new Set(['sink-start-overflow']);
 
 export class DashboardTransport implements Sink {
   private readonly url: string;
@@ -140,16 +143,22 @@ export class DashboardTransport implements Sink {
     }
   }
 
+  /** What dropping a message loses: a drop notice that only this stream carries stands for its count. */
   private lossOf(m: Message): number {
     if (m === this.hello) return 0;
-    return this.ownNotices.has(m) && m.type === 'notice' ? (m.count ?? 0) : 1;
+    if (m.type === 'notice' && (this.ownNotices.has(m) || STREAM_ONLY_NOTICES.has(m.code))) return m.count ?? 0;
+    return 1;
   }
 
-  /** Drops the oldest past queueMax: whole unacked frames first, then queued messages. */
+  /**
+   * Drops the oldest past queueMax: whole unacked frames first, then queued messages. Frames
+   * already handed to an open connection stay (the dashboard has them or will); the in-flight
+   * window bounds those.
+   */
   private enforceBound(): void {
     const max = this.options.queueMax;
-    while (this.pending.length + this.unackedMessages > max) {
-      const frame = this.unacked.shift();
+    while (this.pending.length + (this.open ? 0 : this.unackedMessages) > max) {
+      const frame = this.open ? undefined : this.unacked.shift();
       if (frame) {
         this.unackedMessages -= frame.messages;
         this.addDropped(frame.lost);
@@ -305,6 +314,7 @@ export class DashboardTransport implements Sink {
     this.open = false;
     this.settleFlushes(true);
     if (this.stopped) return;
+    this.enforceBound();
     const said = reason ? `: ${reason}` : '';
     if (code === CLOSE.unauthorized || code === CLOSE.unsupportedProtocol) {
       this.giveUp(`dashboard refused this agent (${code}${said}); streaming stopped`);
@@ -367,9 +377,14 @@ export class DashboardTransport implements Sink {
   flush(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (!this.open) {
-      // A first connection still being made (a short-lived process) is worth waiting for; a
-      // dashboard that is away until the next retry is not.
-      const connecting = this.ws !== null || (this.wsModule === null && this.reconnectTimer === null);
+      // A flush is usually the last word of an exiting process: rather than wait out the backoff,
+      // try the dashboard now (the caller bounds the wait; a refused connection ends it at once).
+      if (this.reconnectTimer !== null && this.pending.length + this.unackedMessages > 0) {
+        clearTimeout(this.reconnectTimer);
+        this.reconnectTimer = null;
+        this.connect();
+      }
+      const connecting = this.ws !== null || this.wsModule === null;
       if (!connecting) return Promise.resolve();
       return new Promise((resolve) => this.flushWaiters.push({ target: Infinity, resolve }));
     }

@@ -1,0 +1,15 @@
+// The dashboard's wire constants, apart from the zod schemas of dashboard-api.ts: the agent's
+// transport needs only these, and loading zod in the agent worker costs ~130 ms at start.
+/** WebSocket close codes the dashboard uses on /ingest and /live (4000-4999 are free for apps). */
+export const CLOSE = {
+  malformed: 4000,
+  unauthorized: 4001,
+  unsupportedProtocol: 4002,
+  forbiddenOrigin: 4003,
+  /** ws itself closes with 1009 when a frame exceeds maxPayload */
+  tooBig: 1009,
+} as const;
+
+export const INGEST_PATH = '/ingest';
+export const LIVE_PATH = '/live';
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
