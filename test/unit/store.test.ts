@@ -1,0 +1,96 @@
+// The dashboard store on a real data folder: folding with the shared reducer, dedup of resent
+// batches (also across a restart), pruning limits, a partial last line, a failing disk.
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../../dashboard/server/store.js';
+import { runFileBase } from '../../dashboard/server/persist.js';
+import { foldMessages } from '../../shared/run-state.js';
+import type { Message } from '../../shared/protocol.js';
+import { tempDir } from '../helpers/run-node.js';
+import { hello, loop, shutdownPair } from '../integration/dashboard-helpers.js';
+
+function accept(store: Store, run: string, seq: number, messages: Message[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    let stored = false;
+    stored = store.accept(run, seq, messages, () => resolve(stored));
+  });
+}
+
+function newStore(dir: string | null, logs: string[] = [], extra: Partial<ConstructorParameters<typeof Store>[0]> = {}): Store {
+  return new Store({ dir, log: (l) => logs.push(l), ...extra });
+}
+
+describe('dashboard store', () => {
+  it('folds with the shared reducer, persists a recording, and ignores a resent batch', async () => {
+    const dir = tempDir('ls-store-');
+    const store = newStore(dir);
+    const msgs = [hello('r1', 'app-a'), loop('r1', 1000), loop('r1', 2000)];
+    expect(await accept(store, 'r1', 0, msgs.slice(0, 2))).toBe(true);
+    expect(await accept(store, 'r1', 1, msgs.slice(2))).toBe(true);
+    expect(await accept(store, 'r1', 1, msgs.slice(2))).toBe(false);
+    expect(store.state('r1')).toEqual(foldMessages(msgs).get('r1'));
+    await store.flush();
+    const lines = readFileSync(join(dir, 'r1.ndjson'), 'utf8').trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l))).toEqual(msgs);
+    expect(readFileSync(join(dir, 'r1.seq'), 'utf8').trim()).toBe('1');
+  });
+
+  it('reloads runs after a restart as disconnected, with their shutdown, and keeps deduplicating', async () => {
+    const dir = tempDir('ls-store-reload-');
+    const a = newStore(dir);
+    a.connect('r2');
+    await accept(a, 'r2', 0, [hello('r2', 'app-b'), ...shutdownPair('r2', 5000)]);
+    await a.flush();
+    // Killed mid-write: half a line at the end.
+    appendFileSync(join(dir, 'r2.ndjson'), '{"type":"loop","run":"r2"');
+    const logs: string[] = [];
+    const b = newStore(dir, logs);
+    expect(await b.load()).toEqual({ runs: 1, skippedLines: 0 });
+    expect(logs.join('\n')).toMatch(/partial line/);
+    expect(b.summary('r2')).toMatchObject({ app: 'app-b', connected: false, phase: 'exited', outcome: 'clean', exitCode: 0 });
+    expect(await accept(b, 'r2', 0, [loop('r2', 6000)])).toBe(false);
+    expect(await accept(b, 'r2', 1, [loop('r2', 7000)])).toBe(true);
+    await b.flush();
+    const lines = readFileSync(join(dir, 'r2.ndjson'), 'utf8').trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).type)).toEqual(['hello', 'shutdown.start', 'shutdown.end', 'loop']);
+  });
+
+  it('prunes the oldest finished runs past the per-app and total limits, files included', async () => {
+    const dir = tempDir('ls-store-prune-');
+    const store = newStore(dir, [], { maxRunsPerApp: 3, maxRuns: 5 });
+    for (let i = 0; i < 5; i++) await accept(store, `a${i}`, 0, [hello(`a${i}`, 'app-a', { startedAt: 1000 + i } as Partial<Message>)]);
+    expect(store.summaries().map((s) => s.run).sort()).toEqual(['a2', 'a3', 'a4']);
+    store.connect('b0');
+    for (let i = 0; i < 3; i++) await accept(store, `b${i}`, 0, [hello(`b${i}`, 'app-b', { startedAt: 2000 + i } as Partial<Message>)]);
+    // Total limit 5: the oldest app-a run goes; the connected b0 is never pruned.
+    expect(store.summaries().map((s) => s.run).sort()).toEqual(['a3', 'a4', 'b0', 'b1', 'b2']);
+    await store.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.ndjson')).sort()).toEqual(['a3.ndjson', 'a4.ndjson', 'b0.ndjson', 'b1.ndjson', 'b2.ndjson']);
+  });
+
+  it('never uses a hostile run id as a path', async () => {
+    const dir = tempDir('ls-store-path-');
+    const store = newStore(dir);
+    const run = '../../escape';
+    await accept(store, run, 0, [hello(run)]);
+    await store.flush();
+    expect(readdirSync(dir).sort()).toEqual([`${runFileBase(run)}.ndjson`, `${runFileBase(run)}.seq`]);
+    expect(existsSync(join(dir, '..', '..', 'escape.ndjson'))).toBe(false);
+  });
+
+  it('logs a disk error once and carries on in memory', async () => {
+    const dir = tempDir('ls-store-full-');
+    for (const run of ['f1', 'f2']) symlinkSync('/dev/full', join(dir, `${run}.ndjson`));
+    const logs: string[] = [];
+    const store = newStore(dir, logs);
+    await accept(store, 'f1', 0, [hello('f1', 'full')]);
+    await accept(store, 'f1', 1, [loop('f1', 1)]);
+    await accept(store, 'f2', 0, [hello('f2', 'full')]);
+    expect(logs.filter((l) => /data: .* failed/.test(l))).toEqual([expect.stringMatching(/write .*f1\.ndjson failed \(ENOSPC\); affected runs are kept in memory only/)]);
+    expect(store.diskErrorCount).toBe(2);
+    expect(store.state('f1')?.loop).toHaveLength(1);
+    expect(store.summary('f2')?.app).toBe('full');
+  });
+});
