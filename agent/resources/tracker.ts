@@ -117,16 +117,13 @@ export class ResourceTracker {
           this.promisesCreated++;
           return;
         }
+        if (ctx.inInternal) {
+          if (deep !== null || !HOT_TYPES.has(type) || type === 'MESSAGEPORT') this.rememberOwn(resource, type);
+          return;
+        }
         const counts = created();
         counts.set(type, (counts.get(type) ?? 0) + 1);
-        if (HOT_TYPES.has(type)) {
-          if ((deep !== null || type === 'MESSAGEPORT') && ctx.inInternal) this.rememberOwn(resource, type);
-          return;
-        }
-        if (ctx.inInternal) {
-          this.rememberOwn(resource, type);
-          return;
-        }
+        if (HOT_TYPES.has(type)) return;
         if (type === 'Timeout') {
           const t = resource as TimerFields;
           // Short one-shot timers are per-request; timers unref'd from birth (socket timeouts,
