@@ -2,7 +2,9 @@
 // exit codes, with the agent (steps on the timeline, resources closing after the step that closes
 // them) and without it (same behaviour, nothing recorded).
 import { describe, expect, it } from 'vitest';
-import { runFixture, step, type FixtureRun } from './shutdown-support.js';
+import { join } from 'node:path';
+import { readRecording, tempDir } from '../helpers/run-node.js';
+import { runFixture, splitShutdown, step, type FixtureRun } from './shutdown-support.js';
 
 const TERM = [{ signal: 'SIGTERM' as const, afterMs: 20 }];
 
@@ -90,6 +92,19 @@ describe('cleanup API with the agent', () => {
     expect(run.result).toMatchObject({ code: 0, signal: null, stderr: '' });
     expect(run.steps.filter((s) => s.outcome === 'ok').map((s) => s.name)).toEqual(['flush queue', 'ticker', 'http server']);
     expect(run.end?.outcome).toBe('clean');
+  });
+});
+
+describe('cleanup API with the agent started from code', () => {
+  it('start() after onSignals: the steps still reach the timeline', async () => {
+    const record = join(tempDir('loopscope-start-'), 'rec.ndjson');
+    const run = await runFixture('shutdown-start.mjs', { agent: false, env: { LOOPSCOPE_RECORD: record }, signals: TERM });
+    expect(run.result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const rec = { result: run.result, ...splitShutdown(readRecording(record)) };
+    expect(rec.start?.trigger).toBe('SIGTERM');
+    expect(rec.steps.filter((s) => s.outcome === 'ok').map((s) => s.name)).toEqual(['pause', 'server']);
+    expect(Math.abs(step(rec, 'pause', 'ok').durationMs! - 50)).toBeLessThanOrEqual(20);
+    expect(rec.end).toMatchObject({ outcome: 'clean', exit: { code: 0, signal: null } });
   });
 });
 
