@@ -22,6 +22,7 @@ let state: RunState | null = null;
 let pending: Message[] | null = null;
 let view: RunView | null = null;
 let loadToken = 0;
+let lastReload = 0;
 
 function selectedFromHash(): string | null {
   const m = /^#\/run\/(.+)$/.exec(window.location.hash);
@@ -131,6 +132,12 @@ function onEvent(ev: LiveEvent): void {
       for (const r of ev.runs) runs.set(r.run, r);
       autoSelect();
       scheduleRender();
+      // A full list is also the server's cue that this page may have missed messages (it was
+      // too slow and events were skipped): reload the run on screen, at most every 2 s.
+      if (selected && state && !pending && Date.now() - lastReload > 2_000) {
+        lastReload = Date.now();
+        void loadSelected();
+      }
       break;
     case 'run':
       runs.set(ev.run.run, ev.run);
