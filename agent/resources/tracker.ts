@@ -11,7 +11,8 @@ import type { AgentContext } from '../context.js';
 import type { CallbackResource, Frame, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
 import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTION_TYPES, wireName, callbackTypeOf } from './types.js';
 import { Registry, type Entry, type StackHolder } from './registry.js';
-import { detailsOf, keepsAlive, isAlive, ownerOf } from './liveness.js';
+import { detailsOf, keepsAlive, isAlive } from './liveness.js';
+import { OwnResources } from './own.js';
 import { activeCounts, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
 import { DeepRecorder } from './deep.js';
 import { installListenSites, uninstallListenSites } from './listen-site.js';
@@ -30,8 +31,6 @@ const STACK_FRAMES = 16;
 const DEMOTE_PER_INTERVAL = 200;
 /** Server async ids remembered to recognise accepted connections. */
 const MAX_SERVER_IDS = 10_000;
-/** The agent's own resources remembered so they can be taken out of byType. */
-const MAX_OWN = 256;
 
 interface TimerFields {
   _idleTimeout?: number;
@@ -46,9 +45,7 @@ export class ResourceTracker {
   private created = new Map<string, number>();
   private readonly demoted = new Set<string>();
   private readonly serverIds = new Set<number>();
-  private readonly own: Array<{ ref: WeakRef<object>; type: string }> = [];
-  /** Every resource created inside ctx.internal(), so deep mode does not time the agent's callbacks. */
-  private readonly ownSet = new WeakSet<object>();
+  private readonly own = new OwnResources();
   private readonly deep: DeepRecorder | null;
   private stacksSkipped = 0;
   private budgetLeft = 0;
@@ -58,7 +55,7 @@ export class ResourceTracker {
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
-    this.deep = ctx.config.mode === 'deep' ? new DeepRecorder(this.ownSet) : null;
+    this.deep = ctx.config.mode === 'deep' ? new DeepRecorder(this.own.all) : null;
   }
 
   /** Installs the async_hooks tracker for the configured mode (nothing in lite mode). */
@@ -118,7 +115,7 @@ export class ResourceTracker {
           return;
         }
         if (ctx.inInternal) {
-          if (deep !== null || !HOT_TYPES.has(type) || type === 'MESSAGEPORT') this.rememberOwn(resource, type);
+          if (deep !== null || !HOT_TYPES.has(type) || type === 'MESSAGEPORT') this.own.remember(resource, type);
           return;
         }
         const counts = created();
@@ -174,23 +171,6 @@ export class ResourceTracker {
       }
     };
     return init;
-  }
-
-  private rememberOwn(resource: object, hookType: string): void {
-    this.ownSet.add(resource);
-    if (HOT_TYPES.has(hookType) && hookType !== 'MESSAGEPORT' && hookType !== 'SIGNALWRAP') return;
-    if (this.own.length >= MAX_OWN) {
-      const i = this.own.findIndex((o) => o.ref.deref() === undefined);
-      if (i < 0) return;
-      this.own.splice(i, 1);
-    }
-    this.own.push({ ref: new WeakRef(resource), type: wireName(hookType) });
-    this.ownSet.add(resource);
-  }
-
-  private isOwnResource(resource: object): boolean {
-    for (const o of this.own) if (o.ref.deref() === resource) return true;
-    return false;
   }
 
   /** The type and creation site of an async resource (executionAsyncResource() of a blocked callback). */
@@ -290,17 +270,7 @@ export class ResourceTracker {
 
   /** getActiveResourcesInfo() minus the agent's own ref'd resources. */
   private liveCounts(): Record<string, number> {
-    const counts = activeCounts();
-    for (const o of this.own) {
-      const res = o.ref.deref();
-      if (!res || !keepsAlive(res) || isStdio(res)) continue;
-      const name = o.type;
-      if (counts[name] !== undefined) {
-        counts[name] = counts[name]! - 1;
-        if (counts[name]! <= 0) delete counts[name];
-      }
-    }
-    return counts;
+    return this.own.subtractFrom(activeCounts());
   }
 
   private toLive(e: Entry, res: object, now: number, withStack: boolean): LiveResource {
@@ -370,7 +340,7 @@ export class ResourceTracker {
       }
       for (const owner of activeHandleOwners()) {
         const handle = handleOf(owner);
-        if (handle && (seenHandles.has(handle) || this.isOwnResource(handle))) continue;
+        if (handle && (seenHandles.has(handle) || this.own.has(handle))) continue;
         const live = untrackedResource(owner, handle);
         listedRefd.set(live.type, (listedRefd.get(live.type) ?? 0) + 1);
         push(live);
@@ -387,12 +357,6 @@ export class ResourceTracker {
     }
     return { resources, truncated };
   }
-}
-
-/** The process's stdio streams are the app's even when the agent's Worker made them first. */
-function isStdio(handle: object): boolean {
-  const owner = ownerOf(handle);
-  return owner !== null && (owner === process.stdout || owner === process.stderr || owner === process.stdin);
 }
 
 function isAliveEntry(e: Entry, res: object): boolean {
