@@ -118,6 +118,17 @@ describe('ResourceTracker liveness and sites', () => {
     expect(t.sample().oldest.find((r) => r.id === srv!.id)).toBeUndefined();
   });
 
+  it('tracks a child process with its pid and file until it exits', async () => {
+    const { t } = tracker({});
+    const { spawn } = await import('node:child_process');
+    const child = spawn('sleep', ['5'], { stdio: 'ignore' });
+    const entry = t.sample().oldest.find((r) => r.type === 'ProcessWrap');
+    expect(entry).toMatchObject({ keepsAlive: true, details: { pid: child.pid, file: 'sleep' } });
+    expect(entry!.createdAt?.file).toBe(THIS_FILE);
+    await new Promise<void>((r) => child.on('exit', () => r()).kill());
+    expect(t.sample().oldest.find((r) => r.id === entry!.id)).toBeUndefined();
+  });
+
   it('keeps the agent\'s own resources out of oldest and the snapshot', () => {
     const { t, ctx } = tracker({});
     const own = ctx.internal(() => setInterval(() => {}, 5000));
