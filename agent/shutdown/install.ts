@@ -10,10 +10,19 @@ import type { ResourceTracker } from '../resources/tracker.js';
 import { publishObserver, currentObserver } from './bridge.js';
 import { exitOrigin, type ExitOrigin } from './exit-caller.js';
 import { ShutdownRecorder } from './recorder.js';
+import { createStepAside } from './step-aside.js';
 
 export interface ShutdownHandle {
   uninstall(): void;
+  /**
+   * Call on the main thread from inside a detected block (from the capture the worker evaluates):
+   * lets a signal kill the blocked process at once, as without the agent. See step-aside.ts.
+   */
+  mainBlocked(): void;
 }
+
+/** globalThis[Symbol.for(MAIN_BLOCKED_KEY)]() is mainBlocked(), for a Runtime.evaluate expression. */
+export const MAIN_BLOCKED_KEY = 'loopscope.shutdown.mainBlocked';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 type FollowedSignal = (typeof SIGNALS)[number];
@@ -123,13 +132,18 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     }
   };
 
+  const stepAside = createStepAside(ctx, SIGNALS, onSignal as (signal: NodeJS.Signals) => void, () => installed);
+  const mainBlocked = (): void => stepAside.mainBlocked();
+
   for (const signal of SIGNALS) process.on(signal, onSignal);
+  Object.defineProperty(globalThis, Symbol.for(MAIN_BLOCKED_KEY), { value: mainBlocked, configurable: true, enumerable: false, writable: true });
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtExceptionMonitor', onMonitor);
   process.on('exit', onExit);
   publishObserver(recorder);
 
   return {
+    mainBlocked,
     uninstall(): void {
       if (!installed) return;
       installed = false;
@@ -139,6 +153,8 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       process.off('exit', onExit);
       if (wrappedReallyExit && proc.reallyExit === wrappedReallyExit && originalReallyExit) proc.reallyExit = originalReallyExit;
       if (currentObserver() === recorder) publishObserver(undefined);
+      const g = globalThis as Record<symbol, unknown>;
+      if (g[Symbol.for(MAIN_BLOCKED_KEY)] === mainBlocked) delete g[Symbol.for(MAIN_BLOCKED_KEY)];
       recorder.dispose();
     },
   };

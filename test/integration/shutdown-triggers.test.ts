@@ -142,3 +142,24 @@ describe('shutdown triggers', () => {
     expect(run.result.stderr).toContain('SIGTERM received again during shutdown');
   });
 });
+
+describe('a signal while the main thread is blocked', () => {
+  it('with the step-aside hook called, SIGTERM kills the blocked process at once, as without the agent', async () => {
+    const plan = { args: ['block'], signals: [{ signal: 'SIGTERM' as const, afterMs: 400 }] };
+    const without = await runFixture('shutdown-blocked.cjs', { ...plan, agent: false });
+    const withAgent = await runFixture('shutdown-blocked.cjs', plan);
+    for (const run of [without, withAgent]) {
+      expect(run.result).toMatchObject({ code: null, signal: 'SIGTERM', stdout: 'ready\n' });
+      // The block lasts 3 s; the signal came 400 ms after "ready".
+      expect(run.result.durationMs).toBeLessThan(2_500);
+    }
+    expect(withAgent.result.stderr).toBe(without.result.stderr);
+  });
+
+  it('the listeners come back once the loop turns: a later SIGTERM is recorded again', async () => {
+    const run = await runFixture('shutdown-blocked.cjs', { args: ['after'], signals: [{ signal: 'SIGTERM', afterMs: 20 }] });
+    expect(run.result).toMatchObject({ code: null, signal: 'SIGTERM' });
+    expect(run.start?.trigger).toBe('SIGTERM');
+    expect(run.end).toMatchObject({ outcome: 'clean', exit: { code: null, signal: 'SIGTERM' } });
+  });
+});
