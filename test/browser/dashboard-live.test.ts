@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // The page against the real dashboard with a real agent streaming into it: the process list, the
 // live delay chart, a block named by its function (seen while still in progress, within 1 s of the
 // agent sending it), then the shutdown timeline with the cleanup step and the forgotten interval.

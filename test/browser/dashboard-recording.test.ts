@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // A recording opened from the page shows like a live run, and the page finds its way back to a
 // dashboard that restarted (reconnecting /live with backoff) and reloads the run on screen.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

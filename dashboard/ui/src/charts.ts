@@ -38,7 +38,15 @@ function baseOptions(): ChartOptions<'line'> {
     scales: {
       x: {
         type: 'linear',
-        ticks: { maxTicksLimit: 6, callback: (v) => formatClock(Number(v)), font: { size: 10 } },
+        ticks: {
+          maxTicksLimit: 6,
+          // Sub-second ticks of a young run would repeat the same clock time: label each second once.
+          callback: (v, i, ticks) => {
+            const label = formatClock(Number(v));
+            return i > 0 && formatClock(ticks[i - 1]!.value) === label ? '' : label;
+          },
+          font: { size: 10 },
+        },
         grid: { color: '#eef0f3' },
       },
     },
