@@ -13,7 +13,7 @@ import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTI
 import { Registry, type Entry, type StackHolder } from './registry.js';
 import { detailsOf, keepsAlive, isAlive } from './liveness.js';
 import { OwnResources } from './own.js';
-import { activeCounts, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
+import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
 import { DeepRecorder } from './deep.js';
 import { installListenSites, uninstallListenSites } from './listen-site.js';
 
@@ -46,6 +46,7 @@ export class ResourceTracker {
   private readonly demoted = new Set<string>();
   private readonly serverIds = new Set<number>();
   private readonly own = new OwnResources();
+  private readonly counter: ActiveCounter;
   private readonly deep: DeepRecorder | null;
   private stacksSkipped = 0;
   private budgetLeft = 0;
@@ -55,6 +56,7 @@ export class ResourceTracker {
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
+    this.counter = new ActiveCounter(ctx.config.intervalMs);
     this.deep = ctx.config.mode === 'deep' ? new DeepRecorder(this.own.all) : null;
   }
 
@@ -199,7 +201,7 @@ export class ResourceTracker {
 
   /** Counts by type, created per type, and the oldest live long-lived resources. */
   sample(): Unstamped<ResourcesSample> {
-    const byType = this.liveCounts();
+    const byType = this.own.subtractFrom(this.counter.forSample());
     const out: Unstamped<ResourcesSample> = { type: 'resources', byType, oldest: [], tracked: 0 };
     if (this.ctx.config.mode !== 'lite') {
       const created: Record<string, number> = {};
@@ -266,11 +268,6 @@ export class ResourceTracker {
         for (const id of live) this.serverIds.add(id);
       }
     }
-  }
-
-  /** getActiveResourcesInfo() minus the agent's own ref'd resources. */
-  private liveCounts(): Record<string, number> {
-    return this.own.subtractFrom(activeCounts());
   }
 
   private toLive(e: Entry, res: object, now: number, withStack: boolean): LiveResource {
@@ -345,7 +342,7 @@ export class ResourceTracker {
         listedRefd.set(live.type, (listedRefd.get(live.type) ?? 0) + 1);
         push(live);
       }
-      const counts = this.liveCounts();
+      const counts = this.own.subtractFrom(this.counter.forSnapshot());
       for (const [type, count] of Object.entries(counts)) {
         const rest = count - (listedRefd.get(type) ?? 0);
         const room = Math.max(0, Math.min(rest, limit - resources.length));

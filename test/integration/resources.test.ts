@@ -103,9 +103,12 @@ describe('resources, a million live timers', () => {
     expect(extraMb).toBeLessThan(20);
 
     const samples = resourcesOf(record);
-    const full = samples.filter((s) => (s.byType.Timeout ?? 0) >= 1_000_000);
-    expect(full.length).toBeGreaterThanOrEqual(2);
-    for (const s of full) {
+    // getActiveResourcesInfo() costs 15-100 ms with a million timers, so the agent reuses its
+    // counts for a few intervals: at least one sample has them all, and sampling goes on.
+    expect(Math.max(...samples.map((s) => s.byType.Timeout ?? 0))).toBeGreaterThanOrEqual(1_000_000);
+    const afterwards = samples.slice(samples.findIndex((s) => s.oldest.length === 20));
+    expect(afterwards.length).toBeGreaterThanOrEqual(4);
+    for (const s of afterwards) {
       expect(s.tracked).toBeLessThanOrEqual(5000);
       expect(s.oldest.length).toBe(20);
       expect(s.oldest[0]!.createdAt?.file).toMatch(/res-million\.cjs$/);
