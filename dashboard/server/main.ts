@@ -97,6 +97,13 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   const ingestWss = new WebSocketServer({ ...wsOptions, maxPayload: MAX_FRAME_BYTES });
   const liveWss = new WebSocketServer({ ...wsOptions, maxPayload: 64 * 1024 });
   let stopping = false;
+  // handleUpgrade does not emit 'connection': every socket is marked here, or the first ping
+  // round would take it for dead.
+  const alive = new WeakSet<WebSocket>();
+  const markAlive = (ws: WebSocket): void => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+  };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
@@ -112,9 +119,13 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
       return;
     }
     if (path === INGEST_PATH) {
-      ingestWss.handleUpgrade(req, socket, head, (ws) => ingest.handle(ws, req, auth.check(req)));
+      ingestWss.handleUpgrade(req, socket, head, (ws) => {
+        markAlive(ws);
+        ingest.handle(ws, req, auth.check(req));
+      });
     } else if (path === LIVE_PATH) {
       liveWss.handleUpgrade(req, socket, head, (ws) => {
+        markAlive(ws);
         const badOrigin = auth.checkOrigin(req);
         const refused = auth.check(req);
         if (badOrigin !== null) {
@@ -132,13 +143,6 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
     }
   });
 
-  const alive = new WeakSet<WebSocket>();
-  const markAlive = (ws: WebSocket): void => {
-    alive.add(ws);
-    ws.on('pong', () => alive.add(ws));
-  };
-  ingestWss.on('connection', markAlive);
-  liveWss.on('connection', markAlive);
   const pinger = setInterval(() => {
     for (const wss of [ingestWss, liveWss]) {
       for (const ws of wss.clients) {
