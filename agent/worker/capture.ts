@@ -5,7 +5,8 @@
 // connected only for the capture: a connected session makes process.exit() print "Waiting for the
 // debugger to disconnect..." on the app's stderr. No Debugger domain (costly), never
 // Runtime.terminateExecution (crashes Node 20).
-import inspector from 'node:inspector';
+import type { Session } from 'node:inspector';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { CallbackResource, Frame } from '../../shared/protocol.js';
 import { parseStack } from '../../shared/stack.js';
@@ -31,6 +32,21 @@ const EXPRESSION = `(() => {
   try { at = performance.timeOrigin + performance.now(); } catch { at = Date.now(); }
   return at + '|' + capture();
 })()`;
+
+type InspectorModule = typeof import('node:inspector');
+let inspectorModule: InspectorModule | null | undefined;
+
+/** Loaded on first use: a Node built without the inspector must still record, without stacks. */
+function loadInspector(): InspectorModule | null {
+  if (inspectorModule === undefined) {
+    try {
+      inspectorModule = createRequire(import.meta.url)('node:inspector') as InspectorModule;
+    } catch {
+      inspectorModule = null;
+    }
+  }
+  return inspectorModule;
+}
 
 export type CaptureOutcome =
   | {
@@ -97,7 +113,12 @@ function parseResult(reply: unknown, agentDir: string, postedAt: number, capture
 export function captureMainStack(options: CaptureOptions): Promise<CaptureOutcome> {
   const nativeAfterMs = options.nativeAfterMs ?? NATIVE_AFTER_MS;
   return new Promise<CaptureOutcome>((resolveOutcome) => {
-    let session: inspector.Session;
+    const inspector = loadInspector();
+    if (!inspector) {
+      resolveOutcome({ kind: 'failed', reason: 'this Node has no inspector' });
+      return;
+    }
+    let session: Session;
     try {
       session = new inspector.Session();
       session.connectToMainThread();

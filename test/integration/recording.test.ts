@@ -50,17 +50,19 @@ describe('the recording file', () => {
     expect(resolveRecordPath('/abs/rec-%p-%p.ndjson', 7, '/srv/app')).toBe('/abs/rec-7-7.ndjson');
   });
 
-  for (const [label, path] of [
-    ['an unwritable path', '/proc/x/y.ndjson'],
-    ['a full disk (/dev/full)', '/dev/full'],
+  // The unwritable path fails at open, when the worker starts; /dev/full only at the first write,
+  // so its app must get back to its loop for the warning to reach the main thread and stderr.
+  for (const [label, path, script, code] of [
+    ['an unwritable path', '/proc/x/y.ndjson', EXIT_FIXTURE, 3],
+    ['a full disk (/dev/full)', '/dev/full', join(FIXTURES, 'block-steady.mjs'), 0],
   ] as const) {
     it(`with ${label}: same exit code and output as without the agent, plus one warning line`, async () => {
-      const env = { EXIT_CODE: '3' };
+      const env = { EXIT_CODE: '3', RUN_MS: '1500' };
       const [without, withAgent] = await Promise.all([
-        runNode(EXIT_FIXTURE, { agent: false, env }),
-        runNode(EXIT_FIXTURE, { agent: 'require', env: { ...env, LOOPSCOPE_RECORD: path } }),
+        runNode(script, { agent: false, env }),
+        runNode(script, { agent: 'require', env: { ...env, LOOPSCOPE_RECORD: path } }),
       ]);
-      expect(without.code).toBe(3);
+      expect(without.code).toBe(code);
       expect(withAgent.code).toBe(without.code);
       expect(withAgent.signal).toBe(without.signal);
       expect(withAgent.stdout).toBe(without.stdout);
