@@ -1,7 +1,7 @@
 // Runs a shutdown fixture as a real process, signals it once it printed "ready", and splits its
 // recording into the shutdown messages the tests assert on.
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { FIXTURES, readRecording, runNode, tempDir, type RunOptions, type RunResult } from '../helpers/run-node.js';
 import type { Message, MessageOf } from '../../shared/protocol.js';
 
@@ -13,6 +13,8 @@ export interface SignalPlan {
 
 export interface FixtureRun {
   result: RunResult;
+  /** What each named sleep of the fixture really took (ms), from FIXTURE_SLEEP_LOG. */
+  slept: Record<string, number>;
   messages: Message[];
   start: MessageOf<'shutdown.start'> | undefined;
   steps: MessageOf<'shutdown.step'>[];
@@ -40,7 +42,7 @@ export function byType<T extends Message['type']>(messages: readonly Message[], 
   return messages.filter((m): m is MessageOf<T> => m.type === type);
 }
 
-export function splitShutdown(messages: Message[]): Omit<FixtureRun, 'result'> {
+export function splitShutdown(messages: Message[]): Omit<FixtureRun, 'result' | 'slept'> {
   const starts = byType(messages, 'shutdown.start');
   const ends = byType(messages, 'shutdown.end');
   return {
@@ -64,12 +66,20 @@ export interface FixtureOptions extends Omit<RunOptions, 'onStdout'> {
 /** Runs the fixture, sends the planned signals after "ready", returns its ending and recording. */
 export async function runFixture(name: string, options: FixtureOptions = {}): Promise<FixtureRun> {
   const withAgent = options.agent !== false;
-  const record = withAgent ? join(tempDir('loopscope-shutdown-'), 'rec.ndjson') : null;
+  const dir = tempDir('loopscope-shutdown-');
+  const record = withAgent ? join(dir, 'rec.ndjson') : null;
+  const sleepLog = join(dir, 'sleeps.ndjson');
   const plan = options.signals ?? [];
   let sent = false;
   const run = runNode(fixture(name), {
     ...options,
-    env: { ...(record ? { LOOPSCOPE_RECORD: record } : {}), ...options.env },
+    env: {
+      FIXTURE_SLEEP_LOG: sleepLog,
+      // A worker still starting on a loaded machine can take more than the default 1 s to write
+      // the final records; these tests are about what is recorded, not about that bound.
+      ...(record ? { LOOPSCOPE_RECORD: record, LOOPSCOPE_FLUSH_TIMEOUT_MS: '5000' } : {}),
+      ...options.env,
+    },
     onStdout: (chunk, child) => {
       if (sent || !chunk.includes('ready')) return;
       sent = true;
@@ -81,8 +91,27 @@ export async function runFixture(name: string, options: FixtureOptions = {}): Pr
     },
   });
   const result = await run;
-  const messages = record ? readRecording(record) : [];
-  return { result, ...splitShutdown(messages) };
+  // A process killed before the agent's first write has no recording: the assertions say so.
+  const messages = record && existsSync(record) ? readRecording(record) : [];
+  const slept: Record<string, number> = {};
+  if (existsSync(sleepLog)) {
+    for (const line of readFileSync(sleepLog, 'utf8').split('\n')) {
+      if (!line) continue;
+      const { name, ms } = JSON.parse(line) as { name: string; ms: number };
+      slept[name] = ms;
+    }
+  }
+  return { result, slept, ...splitShutdown(messages) };
+}
+
+/** The recorded duration is within 20 ms of what the fixture's sleep really took, itself at least what it asked for. */
+export function expectSleptDuration(run: Pick<FixtureRun, 'slept'>, recordedMs: number | null, name: string, askedMs: number): void {
+  const slept = run.slept[name];
+  if (slept === undefined) throw new Error(`the fixture logged no sleep named ${name}`);
+  if (slept < askedMs - 1) throw new Error(`sleep ${name} took ${slept} ms, less than ${askedMs}`);
+  if (recordedMs === null || Math.abs(recordedMs - slept) > 20) {
+    throw new Error(`step ${name} recorded ${recordedMs} ms, the fixture slept ${slept.toFixed(1)} ms`);
+  }
 }
 
 export function step(run: FixtureRun, name: string, outcome: string): MessageOf<'shutdown.step'> {

@@ -1,7 +1,7 @@
 // Every way a process ends, with the agent preloaded: the recording must hold one shutdown with
 // the right trigger, the right end, and the exit the parent saw.
 import { describe, expect, it } from 'vitest';
-import { lineOf, runFixture, step } from './shutdown-support.js';
+import { expectSleptDuration, lineOf, runFixture, step } from './shutdown-support.js';
 
 describe('shutdown triggers', () => {
   it('SIGTERM without an app handler: dies by the signal, end recorded before it', async () => {
@@ -118,7 +118,7 @@ describe('shutdown triggers', () => {
     expect(JSON.parse(run.result.stdout)).toEqual({ outcome: 'clean', exitCode: 0, steps: ['wait', 'server'], aborted: true });
     expect(run.start).toMatchObject({ trigger: 'api', reason: 'job done' });
     const wait = step(run, 'wait', 'ok');
-    expect(Math.abs(wait.durationMs! - 60)).toBeLessThanOrEqual(20);
+    expectSleptDuration(run, wait.durationMs, 'wait', 60);
     const server = step(run, 'server', 'ok');
     expect(server.startMs).toBeGreaterThanOrEqual(wait.startMs + wait.durationMs!);
     expect(run.end).toMatchObject({ outcome: 'clean', exit: { code: 0, signal: null } });
