@@ -1,5 +1,6 @@
 // A tight await loop: `node [-r agent] bench/await-loop.js WARMUP_MS DURATION_MS`. Measures the
-// promise-hook floor that async_hooks adds to every await. Prints {ops, opsPerSec, rss} as JSON.
+// promise-hook floor that async_hooks adds to every await. Prints {ops, opsPerSec, opsPerCpuSec,
+// rss} as JSON; CPU time is the whole process's, so the agent's worker thread counts.
 const [warmupMs, durationMs] = process.argv.slice(2).map(Number);
 
 async function step(i) {
@@ -17,6 +18,9 @@ async function spin(ms) {
 
 await spin(warmupMs);
 const started = performance.now();
+const cpu0 = process.cpuUsage();
 const ops = await spin(durationMs);
 const elapsed = (performance.now() - started) / 1000;
-process.stdout.write(`${JSON.stringify({ ops, opsPerSec: ops / elapsed, rss: process.memoryUsage.rss() })}\n`);
+const cpu = process.cpuUsage(cpu0);
+const cpuSec = (cpu.user + cpu.system) / 1e6;
+process.stdout.write(`${JSON.stringify({ ops, opsPerSec: ops / elapsed, opsPerCpuSec: ops / cpuSec, rss: process.memoryUsage.rss() })}\n`);

@@ -1,7 +1,8 @@
 // The load generator: `node bench/http-load.js PORT CONNECTIONS WARMUP_MS DURATION_MS`.
 // Raw keep-alive sockets, one request in flight per connection, responses counted by parsing
 // just enough HTTP (headers end, content-length): cheap enough that the server, not this
-// process, is the bottleneck on a 2-core machine. Prints {requests, rps, errors} as JSON.
+// process, is the bottleneck on a 2-core machine. Prints {requests, rps, total, errors} as JSON
+// (total: every response, warm-up included).
 import { connect } from 'node:net';
 
 const [port, connections, warmupMs, durationMs] = process.argv.slice(2).map(Number);
@@ -11,6 +12,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 let counting = false;
 let done = false;
 let requests = 0;
+let total = 0;
 let errors = 0;
 const sockets = [];
 
@@ -25,11 +27,14 @@ function open() {
       if (end === -1) return;
       const head = buf.toString('latin1', 0, end);
       const m = /content-length:\s*(\d+)/i.exec(head);
-      const total = end + 4 + (m ? Number(m[1]) : 0);
-      if (buf.length < total) return;
-      buf = buf.subarray(total);
+      const size = end + 4 + (m ? Number(m[1]) : 0);
+      if (buf.length < size) return;
+      buf = buf.subarray(size);
       if (!head.startsWith('HTTP/1.1 200')) errors++;
-      else if (counting) requests++;
+      else {
+        total++;
+        if (counting) requests++;
+      }
       if (done) return;
       socket.write(REQUEST);
     }
@@ -48,7 +53,7 @@ setTimeout(() => {
     counting = false;
     done = true;
     const elapsed = (performance.now() - started) / 1000;
-    process.stdout.write(`${JSON.stringify({ requests, rps: requests / elapsed, errors })}\n`);
+    process.stdout.write(`${JSON.stringify({ requests, rps: requests / elapsed, total, errors })}\n`);
     for (const s of sockets) s.destroy();
   }, durationMs);
 }, warmupMs);

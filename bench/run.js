@@ -1,6 +1,8 @@
 // `npm run bench`: throughput with the agent in each mode against the same app without it.
 // Variants are interleaved in every round (the order rotates per round) and each ratio is the
 // median of per-round ratios, so the drift of a noisy machine hits every variant alike.
+// Two figures per run: throughput (wall clock, what a user sees) and work per CPU-second of the
+// app's process (agent worker included), which other load on a shared machine disturbs far less.
 //
 //   node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N]
 //                     [--workloads http-sync,http-async,await] [--json]
@@ -99,10 +101,12 @@ async function httpOnce(kind, env, preload) {
       [join(BENCH, 'http-load.js'), String(port), String(config.connections), String(config.warmupMs), String(config.durationMs)],
       { ...process.env, NODE_OPTIONS: '' },
     );
+    const before = await getJson(port, '/__stats');
     const result = await load.firstLine;
-    const { rss } = await getJson(port, '/__rss');
+    const after = await getJson(port, '/__stats');
     if (result.errors > 0) process.stderr.write(`bench: ${result.errors} errors during a ${kind} run\n`);
-    return { value: result.rps, rss };
+    const cpuSec = (after.cpuMicros - before.cpuMicros) / 1e6;
+    return { value: result.rps, perCpu: cpuSec > 0 ? result.total / cpuSec : NaN, rss: after.rss };
   } finally {
     server.child.kill('SIGTERM');
     await waitExit(server.child);
@@ -113,13 +117,13 @@ async function awaitOnce(env, preload) {
   const p = spawnNode([...preload, join(BENCH, 'await-loop.js'), String(config.warmupMs), String(config.durationMs)], env);
   const result = await p.firstLine;
   await waitExit(p.child);
-  return { value: result.opsPerSec, rss: result.rss };
+  return { value: result.opsPerSec, perCpu: result.opsPerCpuSec, rss: result.rss };
 }
 
 const samples = {};
 for (const w of config.workloads) {
   samples[w] = {};
-  for (const v of VARIANTS) samples[w][v] = { values: [], rss: [] };
+  for (const v of VARIANTS) samples[w][v] = { values: [], perCpu: [], rss: [] };
 }
 
 const started = Date.now();
@@ -128,8 +132,9 @@ for (let round = 0; round < config.rounds; round++) {
   for (const w of config.workloads) {
     for (const v of order) {
       const { env, preload } = envFor(v, `${w}-${round}`);
-      const { value, rss } = await WORKLOADS[w].run(env, preload);
+      const { value, perCpu, rss } = await WORKLOADS[w].run(env, preload);
       samples[w][v].values.push(value);
+      samples[w][v].perCpu.push(perCpu);
       samples[w][v].rss.push(rss);
       if (!flags.json) process.stderr.write(`round ${round + 1}/${config.rounds} ${w} ${v}: ${Math.round(value)} ${WORKLOADS[w].unit}\n`);
     }
@@ -143,6 +148,7 @@ for (const w of config.workloads) {
   for (const v of VARIANTS) {
     const s = samples[w][v];
     const ratio = v === 'baseline' ? 1 : pairedRatio(s.values, base.values);
+    const cpuRatio = v === 'baseline' ? 1 : pairedRatio(s.perCpu, base.perCpu);
     const rssMiB = median(s.rss) / MiB;
     const target = TARGETS[w][v] ?? null;
     const rssDeltaMiB = v === 'baseline' ? 0 : rssMiB - baseRss;
@@ -152,12 +158,15 @@ for (const w of config.workloads) {
       unit: WORKLOADS[w].unit,
       median: median(s.values),
       ratio,
+      perCpuMedian: median(s.perCpu),
+      cpuRatio,
       target,
       met: target === null ? null : ratio >= target,
       rssMiB,
       rssDeltaMiB,
       rssMet: v === 'baseline' ? null : rssDeltaMiB <= RSS_BUDGET_MIB,
       samples: s.values,
+      perCpuSamples: s.perCpu,
     });
   }
 }
@@ -169,17 +178,22 @@ if (flags.json) {
   const lines = [
     `loopscope bench: ${config.rounds} rounds x ${config.durationMs} ms (+${config.warmupMs} ms warm-up), ${config.connections} connections, node ${config.node}`,
     '',
-    `${'workload'.padEnd(20)}${'mode'.padEnd(10)}${'median'.padStart(14)}${'ratio'.padStart(8)}${'target'.padStart(8)}${'RSS MiB'.padStart(9)}${'dRSS'.padStart(7)}`,
+    `${'workload'.padEnd(20)}${'mode'.padEnd(9)}${'median'.padStart(15)}${'ratio'.padStart(7)}${'perCPU'.padStart(7)}${'target'.padStart(7)}${'RSS MiB'.padStart(8)}${'dRSS'.padStart(6)}`,
   ];
   for (const r of results) {
     const verdict = r.target === null ? '' : r.met ? ' ok' : ' MISS';
     lines.push(
-      `${(r.variant === 'baseline' ? WORKLOADS[r.workload].label : '').padEnd(20)}${r.variant.padEnd(10)}` +
-        `${`${Math.round(r.median)} ${r.unit}`.padStart(14)}${r.ratio.toFixed(3).padStart(8)}` +
-        `${(r.target === null ? '-' : `>=${r.target}`).padStart(8)}${r.rssMiB.toFixed(1).padStart(9)}` +
-        `${(r.variant === 'baseline' ? '-' : `${r.rssDeltaMiB >= 0 ? '+' : ''}${r.rssDeltaMiB.toFixed(1)}`).padStart(7)}${verdict}${r.rssMet === false ? ' RSS-MISS' : ''}`,
+      `${(r.variant === 'baseline' ? WORKLOADS[r.workload].label : '').padEnd(20)}${r.variant.padEnd(9)}` +
+        `${`${Math.round(r.median)} ${r.unit}`.padStart(15)}${r.ratio.toFixed(3).padStart(7)}${r.cpuRatio.toFixed(3).padStart(7)}` +
+        `${(r.target === null ? '-' : `>=${r.target}`).padStart(7)}${r.rssMiB.toFixed(1).padStart(8)}` +
+        `${(r.variant === 'baseline' ? '-' : `${r.rssDeltaMiB >= 0 ? '+' : ''}${r.rssDeltaMiB.toFixed(1)}`).padStart(6)}${verdict}${r.rssMet === false ? ' RSS-MISS' : ''}`,
     );
   }
-  lines.push('', `ratio: median over rounds of (mode / baseline of the same round); RSS budget +${RSS_BUDGET_MIB} MiB; ${Math.round((Date.now() - started) / 1000)} s`);
+  lines.push(
+    '',
+    'ratio: median over rounds of (mode / baseline of the same round), throughput (targets apply to it)',
+    'perCPU: the same for work per CPU-second of the app process (agent worker included): steadier on a busy machine',
+    `RSS budget +${RSS_BUDGET_MIB} MiB; ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
