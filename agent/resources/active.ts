@@ -23,11 +23,13 @@ export function activeCounts(): Record<string, number> {
 const COSTLY_MS = 2;
 /** Share of the sampling interval the call may take on average when it is costly. */
 const MAX_SHARE = 0.005;
+/** Reused counts are never older than this. */
+const MAX_STALE_MS = 2000;
 
 /**
  * getActiveResourcesInfo() returns one string per timer: with a million live timers it takes
  * 15-100 ms (measured). When a call is that costly, its counts are reused for as many intervals
- * as keep its average cost under 0.5% of the loop, and a snapshot taken soon after reuses them.
+ * as keep its average cost under 0.5% of the loop (counts at most 2 s old), and a snapshot taken soon after reuses them.
  */
 export class ActiveCounter {
   private last: Record<string, number> = {};
@@ -44,7 +46,8 @@ export class ActiveCounter {
       return { ...this.last };
     }
     this.refresh();
-    this.skip = this.lastCostMs > COSTLY_MS ? Math.ceil(this.lastCostMs / (MAX_SHARE * this.intervalMs)) - 1 : 0;
+    const wanted = this.lastCostMs > COSTLY_MS ? Math.ceil(this.lastCostMs / (MAX_SHARE * this.intervalMs)) - 1 : 0;
+    this.skip = Math.min(wanted, Math.floor(MAX_STALE_MS / this.intervalMs));
     return { ...this.last };
   }
 

@@ -29,6 +29,8 @@ export interface ResourceSnapshot {
 const STACK_FRAMES = 16;
 /** An unknown type created faster than this per interval is per-request: counted, no longer tracked. */
 const DEMOTE_PER_INTERVAL = 200;
+/** One-shot timers and outgoing connections tracked per second at least (see init). */
+const PER_REQUEST_LIKE_MIN = 50;
 /** Server async ids remembered to recognise accepted connections. */
 const MAX_SERVER_IDS = 10_000;
 
@@ -51,6 +53,7 @@ export class ResourceTracker {
   private stacksSkipped = 0;
   private budgetLeft = 0;
   private budgetWindow = 0;
+  private perRequestLeft = 0;
   private lastDropNotice = 0;
   private promisesCreated = 0;
 
@@ -123,16 +126,20 @@ export class ResourceTracker {
         const counts = created();
         counts.set(type, (counts.get(type) ?? 0) + 1);
         if (HOT_TYPES.has(type)) return;
+        let perRequestLike = false;
         if (type === 'Timeout') {
           const t = resource as TimerFields;
+          const oneShot = t._repeat === null || t._repeat === undefined;
           // Short one-shot timers are per-request; timers unref'd from birth (socket timeouts,
           // Node's own housekeeping) never keep anything alive.
-          if ((t._repeat === null || t._repeat === undefined) && (t._idleTimeout ?? 0) < 1000) return;
+          if (oneShot && (t._idleTimeout ?? 0) < 1000) return;
           if (typeof t.hasRef === 'function' && !t.hasRef()) return;
+          perRequestLike = oneShot;
         } else if (SERVER_TYPES.has(type)) {
           if (this.serverIds.size < MAX_SERVER_IDS) this.serverIds.add(asyncId);
         } else if (CONNECTION_TYPES.has(type)) {
           if (this.serverIds.has(triggerAsyncId)) return;
+          perRequestLike = true;
         } else if (!KNOWN_LONG_LIVED.has(type) && this.demoted.has(type)) {
           return;
         }
@@ -145,15 +152,26 @@ export class ResourceTracker {
         if (now - this.budgetWindow >= 1000) {
           this.budgetWindow = now;
           this.budgetLeft = ctx.config.stackBudget;
+          this.perRequestLeft = Math.max(PER_REQUEST_LIKE_MIN, ctx.config.stackBudget);
+        }
+        // One-shot timers of a second or more and outgoing connections are often per request (a
+        // request deadline, a call to another service): tracking each would cost ~2 us at the
+        // app's request rate, so only so many a second are tracked; the rest are counted.
+        if (perRequestLike) {
+          if (this.perRequestLeft <= 0) return;
+          this.perRequestLeft--;
         }
         if (this.budgetLeft > 0) {
           this.budgetLeft--;
           holder = {};
           const prev = Error.stackTraceLimit;
           Error.stackTraceLimit = STACK_FRAMES;
-          // Formatting is deferred: V8 builds the text on the first read of .stack.
-          Error.captureStackTrace(holder, init);
-          Error.stackTraceLimit = prev;
+          try {
+            // Formatting is deferred: V8 builds the text on the first read of .stack.
+            Error.captureStackTrace(holder, init);
+          } finally {
+            Error.stackTraceLimit = prev;
+          }
         } else {
           this.stacksSkipped++;
         }

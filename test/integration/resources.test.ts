@@ -84,11 +84,11 @@ describe('resources, lite mode', () => {
   });
 });
 
-describe('resources, a million live timers', () => {
+describe('resources, a million live intervals', () => {
   it('keeps the agent\'s heap bounded and keeps sampling', async () => {
     const record = join(tempDir(), 'rec.ndjson');
     const script = join(FIXTURES, 'res-million.cjs');
-    const env = { LOOPSCOPE_RECORD: record, LOOPSCOPE_INTERVAL_MS: '300', FIXTURE_TIMERS: '1000000' };
+    const env = { LOOPSCOPE_RECORD: record, LOOPSCOPE_INTERVAL_MS: '300', FIXTURE_TIMERS: '1000000', FIXTURE_WAIT_MS: '3000' };
     // one after the other: two heaps of a million timers at once make a 2-core machine crawl
     const bare = await runNode(script, { agent: false, env, timeoutMs: 40_000 });
     const withAgent = await runNode(script, { agent: 'require', env, timeoutMs: 40_000 });

@@ -69,6 +69,17 @@ describe('ResourceTracker budget', () => {
     expect(t.sample().stacksSkipped).toBe(0);
   });
 
+  it('tracks only so many one-shot timers a second (request deadlines), counting them all', () => {
+    const { t } = tracker({ stackBudget: 5 });
+    t.sample();
+    const deadlines = Array.from({ length: 500 }, () => setTimeout(() => {}, 5000));
+    const s = t.sample();
+    for (const d of deadlines) clearTimeout(d);
+    expect(s.created?.Timeout).toBeGreaterThanOrEqual(500);
+    expect(s.tracked).toBeGreaterThanOrEqual(50);
+    expect(s.tracked).toBeLessThanOrEqual(100);
+  });
+
   it('bounds the registry at maxTracked and says so in a notice', () => {
     const records: Unstamped[] = [];
     const { t } = tracker({ maxTracked: 20, stackBudget: 0 }, records);
