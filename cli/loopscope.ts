@@ -49,7 +49,7 @@ function buildProgram(): Command {
   program
     .command('report')
     .description('summarise a recording (NDJSON written with LOOPSCOPE_RECORD or --record)')
-    .argument('<file>', 'the recording')
+    .argument('<file>', 'the recording (- for standard input)')
     .option('--json', 'print one JSON object (for CI) instead of the text report')
     .addOption(new Option('--frames <n>', 'stack frames shown per block').argParser(positiveInt).default(5))
     .action(async (file: string, opts: { json?: boolean; frames: number }) => {

@@ -90,9 +90,12 @@ export class RecordingFolder {
   }
 }
 
-export async function readRecordingFile(path: string): Promise<ReadRecording> {
+export async function readRecordingStream(stream: AsyncIterable<Buffer | string>): Promise<ReadRecording> {
   const folder = new RecordingFolder();
-  const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
-  for await (const chunk of stream) folder.push(chunk as Buffer);
+  for await (const chunk of stream) folder.push(chunk);
   return folder.end();
+}
+
+export function readRecordingFile(path: string): Promise<ReadRecording> {
+  return readRecordingStream(createReadStream(path, { highWaterMark: 256 * 1024 }));
 }

@@ -1,6 +1,7 @@
 // `loopscope report` and `loopscope run` on real recordings made by real node processes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
+import { spawnSync as exec } from 'node:child_process';
 import { join } from 'node:path';
 import { CLI, FIXTURES, readRecording, runNode, tempDir } from '../helpers/run-node.js';
 import type { Report } from '../../shared/report-json.js';
@@ -68,6 +69,13 @@ describe('loopscope report on a real recording', () => {
     expect(out).toContain('shutdown   SIGTERM -> clean, killed by SIGTERM');
     expect(out).toMatch(/Timeout report-app\.js:7 +-+> never closed \*/);
     expect(out).not.toContain('ended abruptly');
+  });
+
+  it('reads the recording from standard input with -', async () => {
+    const r = await exec(process.execPath, [CLI, 'report', '-', '--json'], { input: readFileSync(recording) });
+    expect(r.status).toBe(0);
+    const fromStdin = JSON.parse(r.stdout.toString()) as Report;
+    expect(fromStdin).toEqual(await reportJson(recording));
   });
 
   it('reads every complete line of a cut-off recording and says the run ended abruptly', async () => {
