@@ -11,7 +11,7 @@
 // - the shutdown tree stays in the worker in every case: it ends at the exit, when the main
 //   thread can no longer run an exporter, and only the worker's bounded flush gets it out.
 import type { Context, Meter, MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
-import type { Message } from '../../shared/protocol.js';
+import type { Message, Unstamped } from '../../shared/protocol.js';
 import { MetricsRecorder } from '../worker/otel/metrics.js';
 import { SpanTranslator, TRACER_NAME } from '../worker/otel/spans.js';
 import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from '../worker/otel/ownership.js';
@@ -80,7 +80,7 @@ export class AppOtelBridge {
    * Every record the main thread makes, and every block the worker forwards. Cheap when the app
    * has no provider: one global lookup per call. Never throws.
    */
-  handle(m: Message): void {
+  handle(m: Message | Unstamped): void {
     if (this.failed) return;
     try {
       if (this.bits !== (APP_OWNS_BLOCKS | APP_OWNS_METRICS)) this.adopt();

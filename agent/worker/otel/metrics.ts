@@ -2,7 +2,7 @@
 // (nodejs.eventloop.*, delays in seconds), loopscope.* otherwise. Time counters are in seconds,
 // the OTel unit for durations, so `rate()` of them reads as "fraction of time blocked".
 import type { Attributes, Counter, Meter, ObservableResult } from '@opentelemetry/api';
-import type { Message } from '../../../shared/protocol.js';
+import type { Message, Unstamped } from '../../../shared/protocol.js';
 
 export const METRIC_NAMES = {
   delayMin: 'nodejs.eventloop.delay.min',
@@ -77,7 +77,8 @@ export class MetricsRecorder {
     this.syncioCalls = meter.createCounter(METRIC_NAMES.syncioCalls, { unit: '{call}', description: '*Sync calls, by api.' });
   }
 
-  handle(m: Message): void {
+  /** Takes stamped messages (worker) and the main thread's unstamped records alike. */
+  handle(m: Message | Unstamped): void {
     switch (m.type) {
       case 'loop':
         this.delay = {

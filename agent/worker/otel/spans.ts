@@ -2,7 +2,10 @@
 // helpers are handed in, so the same translation runs in the worker on loopscope's own SDK and
 // on the main thread on the app's registered provider (agent/otel/app-bridge.ts).
 import type { Attributes, Context, Link, Span, SpanStatus, Tracer } from '@opentelemetry/api';
-import type { BlockEvent, Frame, Message, ShutdownEnd, ShutdownStart, ShutdownStep } from '../../../shared/protocol.js';
+import type { BlockEvent, Frame, Message, ShutdownEnd, ShutdownStart, ShutdownStep, Unstamped } from '../../../shared/protocol.js';
+
+/** A record as the main thread makes it (no envelope yet) or as the worker gets it. */
+type AgentRecord = Message | Unstamped;
 
 export const TRACER_NAME = 'loopscope';
 
@@ -22,7 +25,7 @@ export interface TranslatorOptions {
 }
 
 interface OpenShutdown {
-  start: ShutdownStart;
+  start: Omit<ShutdownStart, 'run' | 'ts'>;
   span: Span;
   context: Context;
   steps: Map<string, Span>;
@@ -39,7 +42,7 @@ function frameAttributes(prefix: string, f: Frame | null): Attributes {
   return { [prefix]: formatFrame(f) };
 }
 
-export function blockAttributes(b: BlockEvent, stackFrames: number): Attributes {
+export function blockAttributes(b: Omit<BlockEvent, 'run' | 'ts'>, stackFrames: number): Attributes {
   const attrs: Attributes = {
     'loopscope.block.id': b.id,
     'loopscope.block.duration_ms': b.durationMs,
@@ -68,7 +71,10 @@ export function blockAttributes(b: BlockEvent, stackFrames: number): Attributes 
 }
 
 /** The final message of a block carries the measured end; the live stack may only be in the first. */
-export function mergeBlock(first: BlockEvent, last: BlockEvent): BlockEvent {
+type Block = Omit<BlockEvent, 'run' | 'ts'>;
+type Start = Omit<ShutdownStart, 'run' | 'ts'>;
+
+export function mergeBlock(first: Block, last: Block): Block {
   const useFirstStack = last.stack.length === 0 && first.stack.length > 0;
   return {
     ...last,
@@ -86,7 +92,7 @@ export class SpanTranslator {
   /** Block ids already exported: a block may be re-sent ended after a reconnect or replay. */
   private readonly blocksDone = new Set<number>();
   /** Blocks seen detected (ended=false): their live stack, which the final message may not repeat. */
-  private readonly openBlocks = new Map<number, BlockEvent>();
+  private readonly openBlocks = new Map<number, Block>();
 
   constructor(
     private readonly tracer: Tracer,
@@ -94,7 +100,8 @@ export class SpanTranslator {
     private readonly options: TranslatorOptions,
   ) {}
 
-  handle(m: Message): void {
+  handle(m: AgentRecord): void {
+    const ts = 'ts' in m ? m.ts : Date.now();
     switch (m.type) {
       case 'block':
         if (m.ended) {
@@ -123,7 +130,7 @@ export class SpanTranslator {
         break;
       }
       case 'shutdown.signal':
-        this.shutdown?.span.addEvent('signal', { 'loopscope.signal': m.signal, 'loopscope.after_ms': m.afterMs }, m.ts);
+        this.shutdown?.span.addEvent('signal', { 'loopscope.signal': m.signal, 'loopscope.after_ms': m.afterMs }, ts);
         break;
       case 'shutdown.hang':
         this.shutdown?.span.addEvent(
@@ -133,7 +140,7 @@ export class SpanTranslator {
             'loopscope.kept_alive.count': m.keptAlive.length,
             'loopscope.kept_alive': m.keptAlive.map((r) => (r.createdAt ? `${r.type} ${formatFrame(r.createdAt)}` : r.type)),
           },
-          m.ts,
+          ts,
         );
         break;
       case 'shutdown.end':
@@ -149,7 +156,7 @@ export class SpanTranslator {
     return this.shutdown !== null;
   }
 
-  private block(b: BlockEvent): void {
+  private block(b: Block): void {
     if (this.blocksDone.has(b.id)) return;
     if (this.blocksDone.size >= 10_000) this.blocksDone.clear();
     this.blocksDone.add(b.id);
@@ -169,7 +176,7 @@ export class SpanTranslator {
     span.end(b.startedAt + b.durationMs);
   }
 
-  private shutdownStart(m: ShutdownStart): void {
+  private shutdownStart(m: Start): void {
     // A second start without an end (a nested begin) closes the first at this point.
     if (this.shutdown) this.endAll(m.startedAt, 'superseded');
     const span = this.tracer.startSpan(
@@ -201,7 +208,7 @@ export class SpanTranslator {
     this.shutdown = sd;
   }
 
-  private step(m: ShutdownStep): void {
+  private step(m: Omit<ShutdownStep, 'run' | 'ts'>): void {
     const sd = this.shutdown;
     if (!sd) return;
     const key = `${m.name}\u0000${m.startMs}`;
@@ -226,7 +233,7 @@ export class SpanTranslator {
     sd.steps.delete(key);
   }
 
-  private shutdownEnd(m: ShutdownEnd): void {
+  private shutdownEnd(m: Omit<ShutdownEnd, 'run' | 'ts'>): void {
     const sd = this.shutdown;
     if (!sd) return;
     const endAt = sd.start.startedAt + m.durationMs;
