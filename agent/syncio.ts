@@ -10,8 +10,11 @@
 // --import) loads asynchronously and the loop turns meanwhile; Node keeps an 'exit' listener named
 // handleProcessExit while the entry's promise (top-level await included) is pending, so the agent
 // polls (every 5 ms, unref'd) until it is gone, then waits one setImmediate; 10 s at most. While
-// that listener is there, a call whose stack shows module evaluation (ModuleJob.run) is start-up,
-// and a call from a callback (a request handler served during a top-level await) is recorded.
+// that listener is there, a call made by module code is start-up (the stack shows the loader, or,
+// after a top-level await, the module's unnamed top level as its outermost own frame; a bare promise
+// callback looks the same and counts as start-up too), and a call from a callback (a request
+// handler served during a top-level await) is recorded. Only the stacks of calls made in that
+// window are read for this; after start-up the rule costs nothing.
 // Default imports are the CommonJS module objects that require() returns and that are patched;
 // ESM named exports are refreshed from them with syncBuiltinESMExports().
 import fs from 'node:fs';
@@ -22,7 +25,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import type { AgentContext } from './context.js';
 import type { Frame, SyncCallStat, SyncioSample, Unstamped } from '../shared/protocol.js';
 import { I, F, epochNow } from './shared-state.js';
-import { parseStack, firstUserFrame } from '../shared/stack.js';
+import { parseStack, firstUserFrame, isInternalFile } from '../shared/stack.js';
 
 type AnyFn = (this: unknown, ...args: unknown[]) => unknown;
 type ModuleObject = Record<string, unknown>;
@@ -54,6 +57,7 @@ const MAX_GROUPS = 500;
 /** Caller stacks taken per second for ordinary calls (slow calls always get one). */
 const CALLER_BUDGET = 100;
 const SLOW_RING = 32;
+const CALLER_FRAMES = 40;
 const STARTUP_CAP_MS = 10_000;
 const STARTUP_POLL_MS = 5;
 
@@ -86,6 +90,8 @@ export class SyncioRecorder {
   private budgetLeft = 0;
   private budgetWindow = 0;
   private pollTimer: NodeJS.Timeout | null = null;
+  /** Wrapped calls in progress (nested ones are Node's own, inside the app's call). */
+  depth = 0;
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -161,12 +167,17 @@ export class SyncioRecorder {
     const rec = this;
     const shared = this.ctx.shared;
     const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+      // fs.readFileSync calls fs.openSync/readSync/closeSync through the module object: only the
+      // outermost call, the one the app made, is named and counted.
+      if (rec.depth > 0) return original.apply(this, args);
       const started = epochNow();
       shared.f64[F.syncStartedAt] = started;
       Atomics.store(shared.i32, I.syncApi, slot);
+      rec.depth++;
       try {
         return original.apply(this, args);
       } finally {
+        rec.depth--;
         Atomics.store(shared.i32, I.syncApi, 0);
         rec.record(api, started, wrapper);
       }
@@ -197,7 +208,7 @@ export class SyncioRecorder {
         // Before the main entry is done, only calls outside module evaluation count (see top).
         if (!mainStillLoading()) return;
         frames = this.callerFrames(wrapper);
-        if (frames.some((f) => f.functionName.includes('ModuleJob.run') || f.functionName.includes('Module._compile'))) return;
+        if (isModuleEvaluation(frames)) return;
       } else if (slow || this.takeBudget()) {
         frames = this.callerFrames(wrapper);
       }
@@ -226,7 +237,7 @@ export class SyncioRecorder {
   private callerFrames(wrapper: AnyFn): Frame[] {
     const holder: { stack?: string } = {};
     const prev = Error.stackTraceLimit;
-    Error.stackTraceLimit = 40;
+    Error.stackTraceLimit = CALLER_FRAMES;
     Error.captureStackTrace(holder, wrapper);
     Error.stackTraceLimit = prev;
     return parseStack(holder.stack);
@@ -270,6 +281,18 @@ export class SyncioRecorder {
     }
     return best ? { api: best.api, createdAt: best.createdAt } : null;
   }
+}
+
+/**
+ * Module code running: CommonJS and the synchronous part of ES modules show the loader's frames;
+ * an ES module's top level resumed after an await shows itself as the outermost frame, unnamed.
+ */
+function isModuleEvaluation(frames: readonly Frame[]): boolean {
+  if (frames.some((f) => f.functionName.includes('ModuleJob.run') || f.functionName.includes('Module._compile'))) return true;
+  if (frames.length >= CALLER_FRAMES) return false;
+  let outermost: Frame | undefined;
+  for (const f of frames) if (!isInternalFile(f.file)) outermost = f;
+  return outermost !== undefined && outermost.functionName === '';
 }
 
 function round(ms: number): number {

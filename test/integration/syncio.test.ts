@@ -18,6 +18,7 @@ const cases = [
   { name: 'CommonJS with -r', fixture: 'syncio-handler.cjs', agent: 'require' as const },
   { name: 'ESM named import with --import', fixture: 'syncio-handler.mjs', agent: 'import' as const },
   { name: 'ESM named import with -r', fixture: 'syncio-handler.mjs', agent: 'require' as const },
+  { name: 'ESM during a top-level await', fixture: 'syncio-tla.mjs', agent: 'import' as const },
 ];
 
 describe.each(cases)('sync I/O, $name', ({ fixture, agent }) => {

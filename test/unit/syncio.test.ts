@@ -128,6 +128,15 @@ describe('SyncioRecorder wrappers', () => {
     expect(rec.drain()).toBeNull();
   });
 
+  it('counts only the app\'s call when Node nests *Sync calls inside it', async () => {
+    const { rec } = await installed_();
+    rec.drain();
+    // with a URL, readFileSync goes through fs.openSync/readSync/closeSync on the module object
+    fs.readFileSync(new URL(import.meta.url));
+    const out = rec.drain();
+    expect(out!.calls.map((c) => [c.api, c.count])).toEqual([['fs.readFileSync', 1]]);
+  });
+
   it('returns a slow call in its window for block attribution', async () => {
     const { rec } = await installed_({ blockThresholdMs: 50 });
     const from = epochNow();
