@@ -6,6 +6,7 @@ import { I, F, epochNow } from '../shared-state.js';
 import type { MeasuredBlock, WorkerInit } from '../worker-messages.js';
 import type { CaptureOutcome } from './capture.js';
 import { inferResource } from './entry-frames.js';
+import { isInternalFile } from '../../shared/stack.js';
 
 const POLL_MS = 10;
 /** While a block lasts, its progress is re-sent this often, so a dashboard shows it growing. */
@@ -197,13 +198,17 @@ export class Watchdog {
       // An answer that came after the heartbeat moved on may describe the code that ran after
       // the block: it is not a live stack, so it is not shown as one.
       const stillBlocked = Atomics.load(this.i32, I.beatSeq) === block.seq && block.measured === null;
-      if (outcome.kind === 'live' && stillBlocked && outcome.stack.length > 0) {
+      // A stack with none of the app's frames (empty, or Node dispatching a callback) means the
+      // thread was held up between callbacks (a machine short of CPU), not blocked by app code:
+      // not shown, and tried again, since the block may go on into the app's code.
+      const appCode = outcome.kind === 'live' && outcome.stack.some((f) => !isInternalFile(f.file));
+      if (outcome.kind === 'live' && stillBlocked && appCode) {
         // A retry's answer may come from just after a native call returned: held until the block
         // is seen to go on (poll). The first try, taken over a threshold into the block, is live.
         if (block.captures > 1) block.candidate = outcome;
         else this.acceptLive(block, outcome);
       } else if (outcome.kind === 'live') {
-        // Evaluated with nothing on the stack, or after the heartbeat moved: not the block's code.
+        // after the heartbeat moved, or no app code on the stack: not the block's code
       } else if (outcome.kind === 'native') {
         block.native = true;
         block.syncCall = block.syncCall ?? this.syncCallNow();

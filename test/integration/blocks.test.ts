@@ -46,7 +46,7 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
     it(`is one block with the live stack of the looping function (${agent})`, async () => {
       const record = recordPath();
       const res = await runNode(join(FIXTURES, 'block-timeout.mjs'), { agent, env: { LOOPSCOPE_RECORD: record } });
-      expect(res.code).toBe(0);
+      expect(res.code, res.stderr).toBe(0);
       const seen = /^blocked for (\d+\.\d) ms from (\d+\.\d)\ndone\n$/.exec(res.stdout);
       expect(seen, res.stdout).not.toBeNull();
       const appMs = Number(seen![1]);
@@ -85,6 +85,20 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
   }
 });
 
+describe('the callback a block ran in', () => {
+  it('is read from the entry frames in lite mode, where no async_hooks tracker runs', async () => {
+    const record = recordPath();
+    const res = await runNode(join(FIXTURES, 'block-timeout.mjs'), { env: { LOOPSCOPE_RECORD: record, LOOPSCOPE_MODE: 'lite' } });
+    expect(res.code, res.stderr).toBe(0);
+    const seen = /^blocked for (\d+\.\d) ms from (\d+\.\d)\n/.exec(res.stdout);
+    expect(seen, res.stdout).not.toBeNull();
+    const mine = blockCovering(blocks(readRecording(record)), Number(seen![2]), Number(seen![1]));
+    const end = mine.find((b) => b.ended)!;
+    expect(end.stackKind).toBe('live');
+    expect(end.resource).toEqual({ type: 'Timeout', createdAt: null });
+  });
+});
+
 describe('a loop that never ends', () => {
   it('leaves an ended:false block with the looping function when SIGKILLed after 2 s', async () => {
     const record = recordPath();
@@ -115,7 +129,7 @@ describe('a block inside native code', () => {
   it('is flagged native, with no stack pretending to be live', async () => {
     const record = recordPath();
     const res = await runNode(join(FIXTURES, 'block-native.mjs'), { agent: 'import', env: { LOOPSCOPE_RECORD: record } });
-    expect(res.code).toBe(0);
+    expect(res.code, res.stderr).toBe(0);
     const seen = /hashed in (\d+) ms from (\d+\.\d)/.exec(res.stdout);
     expect(seen, res.stdout).not.toBeNull();
     const took = Number(seen![1]);
@@ -145,11 +159,15 @@ describe('an app that does not block', () => {
   it('has no block in its recording', async () => {
     const record = recordPath();
     const res = await runNode(join(FIXTURES, 'block-none.mjs'), { env: { LOOPSCOPE_RECORD: record } });
-    expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/^ran \d+ callbacks\n$/);
+    expect(res.code, res.stderr).toBe(0);
+    const seen = /^ran \d+ callbacks from (\d+\.\d)\n$/.exec(res.stdout);
+    expect(seen, res.stdout).not.toBeNull();
     const messages = readRecording(record);
-    expect(messages[0]?.type).toBe('hello');
-    expect(blocks(messages)).toEqual([]);
+    expect(messages.some((m) => m.type === 'hello')).toBe(true);
+    // Start-up (loading modules before the app's first callback) can stall the loop on a loaded
+    // machine; from the app's first callback on, nothing blocks.
+    const from = Number(seen![1]);
+    expect(blocks(messages).filter((b) => b.startedAt + b.durationMs > from)).toEqual([]);
   });
 
   it('prints exactly what it prints without the agent, even when it blocks and exits with process.exit', async () => {
@@ -163,14 +181,14 @@ describe('an app that does not block', () => {
     expect(without.stdout).toBe('out: start\nout: finished\n');
     expect(without.stderr).toBe('err: finished\n');
     for (const res of [withAgent, withImport]) {
-      expect(res.code).toBe(without.code);
+      expect(res.code, res.stderr).toBe(without.code);
       expect(res.stdout).toBe(without.stdout);
       expect(res.stderr).toBe(without.stderr);
       expect(res.stderr).not.toMatch(/debugger/i);
     }
     // and the block was seen, with its live stack, before the exit
     const all = blocks(readRecording(record));
-    const seen = all.find((b) => !b.ended && b.durationMs < 250);
+    const seen = all.find((b) => !b.ended);
     expect(seen, 'the block was reported while it lasted').toBeDefined();
     for (const b of all.filter((x) => x.id === seen!.id && x.stackKind === 'live')) {
       expect(top(b.stack)?.functionName).toMatch(/spinThenExit/);

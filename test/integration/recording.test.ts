@@ -25,7 +25,7 @@ describe('the recording file', () => {
   it('holds valid protocol messages, with the hello, at a path with %p replaced by the pid', async () => {
     const dir = tempDir();
     const res = await runNode(join(FIXTURES, 'block-timeout.mjs'), { env: { LOOPSCOPE_RECORD: join(dir, 'rec-%p.ndjson') } });
-    expect(res.code).toBe(0);
+    expect(res.code, res.stderr).toBe(0);
     const files = readdirSync(dir);
     expect(files).toHaveLength(1);
     const name = files[0]!;
@@ -63,7 +63,7 @@ describe('the recording file', () => {
         runNode(script, { agent: 'require', env: { ...env, LOOPSCOPE_RECORD: path } }),
       ]);
       expect(without.code).toBe(code);
-      expect(withAgent.code).toBe(without.code);
+      expect(withAgent.code, withAgent.stderr).toBe(without.code);
       expect(withAgent.signal).toBe(without.signal);
       expect(withAgent.stdout).toBe(without.stdout);
       expect(withoutWarnings(withAgent.stderr)).toBe(without.stderr);
