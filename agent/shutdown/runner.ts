@@ -102,7 +102,7 @@ export class CleanupRunner {
     if (this.promise) return this.promise;
     this.config = config;
     this.hooks.abort(reason ?? trigger);
-    this.hooks.observer()?.begin(trigger, reason);
+    this.notify((o) => o.begin(trigger, reason));
     // Ref'd on purpose: this is the app's own cleanup, and a deadline that let the loop drain
     // first would never enforce anything. It is unref'd as soon as the steps are done.
     this.deadline = this.ownTimer(() => this.onDeadline(), config.timeoutMs);
@@ -132,7 +132,7 @@ export class CleanupRunner {
     const result: ShutdownResult = { trigger, reason, outcome, exitCode, steps: results };
     if (this.forced) return result;
     if (this.deadline) this.deadline.unref();
-    if (outcome !== 'clean') this.hooks.observer()?.forcing(outcome);
+    if (outcome !== 'clean') this.notify((o) => o.forcing(outcome));
     if (config.exit) {
       if (this.deadline) clearTimeout(this.deadline);
       this.hooks.exit(exitCode);
@@ -146,7 +146,7 @@ export class CleanupRunner {
     const startedAt = performance.now();
     const abort = new AbortController();
     this.current = { name: step.name, startedAt, abort };
-    this.hooks.observer()?.step(step.name, 'running', startedAt, null, null);
+    this.notify((o) => o.step(step.name, 'running', startedAt, null, null));
     return new Promise<StepResult>((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       let settled = false;
@@ -157,7 +157,7 @@ export class CleanupRunner {
         const durationMs = performance.now() - startedAt;
         if (this.current?.abort === abort) this.current = null;
         if (outcome === 'timeout') abort.abort(new DOMException(`step "${step.name}" timed out`, 'AbortError'));
-        if (!this.forced) this.hooks.observer()?.step(step.name, outcome, startedAt, durationMs, error);
+        if (!this.forced) this.notify((o) => o.step(step.name, outcome, startedAt, durationMs, error));
         resolve({ name: step.name, outcome, durationMs, error });
       };
       if (step.timeoutMs !== null) {
@@ -189,23 +189,37 @@ export class CleanupRunner {
     this.forced = true;
     if (this.deadline) clearTimeout(this.deadline);
     const cur = this.current;
-    const observer = this.hooks.observer();
-    try {
-      if (cur) {
+    if (cur) {
+      try {
         cur.abort.abort(new DOMException(why, 'AbortError'));
-        observer?.step(cur.name, 'timeout', cur.startedAt, performance.now() - cur.startedAt, why);
+      } catch {
+        // the exit matters more than the step's listeners
       }
-      observer?.forcing(outcome);
-    } catch {
-      // the exit matters more than the record
+      this.notify((o) => o.step(cur.name, 'timeout', cur.startedAt, performance.now() - cur.startedAt, why));
     }
+    this.notify((o) => o.forcing(outcome));
     this.hooks.exit(code);
+  }
+
+  /** Tells the agent's recorder, if one runs; a recording problem never stops the shutdown. */
+  private notify(fn: (observer: ShutdownObserver) => void): void {
+    try {
+      const observer = this.hooks.observer();
+      if (observer) fn(observer);
+    } catch {
+      // the cleanup goes on without the record
+    }
   }
 
   /** A timer of the cleanup API itself, kept out of the agent's lists of what the app left open. */
   private ownTimer(fn: () => void, ms: number): NodeJS.Timeout {
-    const observer = this.hooks.observer();
-    return observer ? observer.internal(() => setTimeout(fn, ms)) : setTimeout(fn, ms);
+    try {
+      const observer = this.hooks.observer();
+      if (observer) return observer.internal(() => setTimeout(fn, ms));
+    } catch {
+      // fall through: an ordinary timer still enforces the timeout
+    }
+    return setTimeout(fn, ms);
   }
 
   private log(line: string): void {

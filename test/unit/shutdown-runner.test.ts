@@ -197,4 +197,33 @@ describe('CleanupRunner', () => {
     expect(result.outcome).toBe('error');
     expect(h.exits).toEqual([EXIT_FAILED]);
   });
+
+  it('a recorder that throws never stops the cleanup', async () => {
+    const exits: number[] = [];
+    const broken: ShutdownObserver = {
+      begin: () => {
+        throw new Error('recorder broke');
+      },
+      step: () => {
+        throw new Error('recorder broke');
+      },
+      forcing: () => {
+        throw new Error('recorder broke');
+      },
+      internal: () => {
+        throw new Error('recorder broke');
+      },
+    };
+    const runner = new CleanupRunner({ observer: () => broken, exit: (c) => exits.push(c), setExitCode: () => {}, abort: () => {} });
+    const ran: string[] = [];
+    const result = await runner.run(
+      [spec('a', () => void ran.push('a')), spec('b', () => Promise.reject(new Error('no')), 1000)],
+      'SIGTERM',
+      null,
+      { timeoutMs: 1000, order: 'reverse', exit: true, log: null },
+    );
+    expect(ran).toEqual(['a']);
+    expect(result.outcome).toBe('error');
+    expect(exits).toEqual([EXIT_FAILED]);
+  });
 });
