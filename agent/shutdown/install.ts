@@ -101,13 +101,18 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   const recorder = new ShutdownRecorder(ctx, tracker, finalSample, moveExitListenerLast);
 
   const onSignal = (signal: FollowedSignal): void => {
+    // Decided at signal time, not at install time: the app may add or remove its listeners.
+    let alone = true;
     try {
-      // Decided at signal time, not at install time: the app may add or remove its listeners.
-      const alone = process.listenerCount(signal) <= 1;
+      alone = process.listenerCount(signal) <= 1;
       if (recorder.active) recorder.signal(signal);
       else recorder.begin(signal, null);
-      if (!alone) return;
-      recorder.end({ code: null, signal, exitCaller: null });
+      if (alone) recorder.end({ code: null, signal, exitCaller: null });
+    } catch {
+      // never into the app; and a failed record must not keep alive a process the signal kills
+    }
+    if (!alone) return;
+    try {
       process.off(signal, onSignal);
       process.kill(process.pid, signal);
     } catch {
