@@ -77,6 +77,20 @@ export class AppOtelBridge {
   }
 
   /**
+   * Looks for the app's providers now. Call it where a block has just ended on the main thread
+   * (before the worker is told), so a block of the app's first request already goes to the app.
+   */
+  refresh(): void {
+    if (this.failed || this.bits === (APP_OWNS_BLOCKS | APP_OWNS_METRICS)) return;
+    try {
+      this.adopt();
+    } catch (err) {
+      this.failed = true;
+      this.options.warn(`export through the app's OpenTelemetry providers stopped: ${(err as Error).message}`);
+    }
+  }
+
+  /**
    * Every record the main thread makes, and every block the worker forwards. Cheap when the app
    * has no provider: one global lookup per call. Never throws.
    */

@@ -8,7 +8,7 @@ import type { WorkerInit } from '../../worker-messages.js';
 import type { Hello, Message } from '../../../shared/protocol.js';
 import { AGENT_VERSION } from '../../../shared/version.js';
 import { readOtelSettings, sdkDisabled, type OtelSettings, type OtlpTarget } from './config.js';
-import { SpanTranslator, TRACER_NAME } from './spans.js';
+import { SpanTranslator, TRACER_NAME, mergeBlock } from './spans.js';
 import { MetricsRecorder } from './metrics.js';
 import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from './ownership.js';
 import type { BlockEvent } from '../../../shared/protocol.js';
@@ -97,6 +97,8 @@ class OtelSink implements Sink {
   private shutdownSeen = false;
   private failed = false;
   private flushTimeoutWarned = false;
+  /** Blocks detected and not yet ended, by id (bounded): their live stack, for forwarding. */
+  private readonly detected = new Map<number, BlockEvent>();
   private readonly failures: FailureCounter;
 
   constructor(
@@ -175,8 +177,9 @@ class OtelSink implements Sink {
       for (const m of messages) {
         if (!this.built) this.build(m.type === 'hello' ? m : null);
         if (m.type === 'shutdown.start') this.shutdownSeen = true;
-        if (m.type === 'block' && owns & APP_OWNS_BLOCKS) this.options.forwardBlock?.(m);
+        if (m.type === 'block' && owns & APP_OWNS_BLOCKS) this.forward(m);
         else this.translator?.handle(m);
+        if (m.type === 'block' && !m.ended && (this.detected.has(m.id) || this.detected.size < 100)) this.detected.set(m.id, m);
         this.recorder?.handle(m);
       }
     } catch (err) {
@@ -215,6 +218,17 @@ class OtelSink implements Sink {
       this.warn(`OpenTelemetry export did not finish within ${limit} ms (${this.targets()}); what was pending may be lost`);
     }
     if (this.shutdownSeen) this.failures.summary();
+  }
+
+  /**
+   * The app's tracer makes block spans: hand it each ended block, with the live stack of its first
+   * message (ownership may have been published between the two messages of one block).
+   */
+  private forward(m: BlockEvent): void {
+    if (!m.ended) return;
+    const first = this.detected.get(m.id);
+    this.detected.delete(m.id);
+    this.options.forwardBlock?.(first ? { ...m, ...mergeBlock(first, m) } : m);
   }
 
   /** The app's meter provider reports loopscope's metrics now: stop ours so nothing is doubled. */
