@@ -1,7 +1,7 @@
 // A real app with the agent preloaded streams into a real dashboard process; the agent's own
 // recording (LOOPSCOPE_RECORD) is the reference for what the dashboard must have stored.
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary, LiveEvent } from '../../shared/dashboard-api.js';
 import type { Message } from '../../shared/protocol.js';
@@ -31,6 +31,15 @@ function agentEnv(port: number, record: string, extra: Record<string, string> = 
     LOOPSCOPE_INTERVAL_MS: '100',
     ...extra,
   };
+}
+
+async function connectedRun(port: number): Promise<RunSummary | undefined> {
+  try {
+    const { body } = await getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`);
+    return body.runs.find((r) => r.connected);
+  } catch {
+    return undefined;
+  }
 }
 
 const key = (m: Message) => `${m.type}@${m.ts}`;
@@ -83,12 +92,16 @@ describe('agent -> dashboard, end to end', () => {
     let dash = await dashboard({ data });
     const port = dash.port;
     const record = join(tempDir('ls-e2e-rec-'), 'rec.ndjson');
-    const app = runNode(APP, { args: ['5000', '0'], env: agentEnv(port, record) });
-    await waitFor(() => dash.logs.length > 0 && getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`).then((r) => r.body.runs.length > 0), 10_000, 'run');
+    const stopFile = join(tempDir('ls-e2e-stop-'), 'stop');
+    const app = runNode(APP, { args: ['30000', '0', stopFile], env: agentEnv(port, record), timeoutMs: 40_000 });
+    await waitFor(() => connectedRun(port), 10_000, 'run');
     await sleep(500);
     await dash.stop('SIGTERM');
     await sleep(1200);
     dash = await dashboard({ data, port });
+    await waitFor(() => connectedRun(port), 15_000, 'agent back on the restarted dashboard');
+    await sleep(300);
+    writeFileSync(stopFile, '');
     const result = await app;
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/connection to dashboard .* lost/);
@@ -106,12 +119,17 @@ describe('agent -> dashboard, end to end', () => {
     let dash = await dashboard({ data });
     const port = dash.port;
     const record = join(tempDir('ls-e2e-rec-'), 'rec.ndjson');
-    const app = runNode(APP, { args: ['5000', '0'], env: agentEnv(port, record, { LOOPSCOPE_QUEUE_MAX: '10', LOOPSCOPE_INTERVAL_MS: '50' }) });
-    await waitFor(() => getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`).then((r) => r.body.runs.some((x) => x.connected)), 10_000, 'run');
+    const stopFile = join(tempDir('ls-e2e-stop-'), 'stop');
+    const env = agentEnv(port, record, { LOOPSCOPE_QUEUE_MAX: '10', LOOPSCOPE_INTERVAL_MS: '50' });
+    const app = runNode(APP, { args: ['30000', '0', stopFile], env, timeoutMs: 40_000 });
+    await waitFor(() => connectedRun(port), 10_000, 'run');
     await sleep(300);
     await dash.stop('SIGTERM');
     await sleep(1500);
     dash = await dashboard({ data, port });
+    await waitFor(() => connectedRun(port), 15_000, 'agent back on the restarted dashboard');
+    await sleep(300);
+    writeFileSync(stopFile, '');
     expect((await app).code).toBe(0);
     const recording = readRecording(record);
     const stored = readRecording(join(data, `${runOf(recording)}.ndjson`));
