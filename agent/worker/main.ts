@@ -6,7 +6,7 @@ import { workerData, parentPort } from 'node:worker_threads';
 import type { WorkerInit, ToWorker, FromWorker } from '../worker-messages.js';
 import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
-import type { Sink, WarnFn } from './sink.js';
+import type { Sink } from './sink.js';
 import { DeferredSink } from './deferred-sink.js';
 import { Recorder, resolveRecordPath } from './recorder.js';
 import { Watchdog } from './watchdog.js';
@@ -96,7 +96,7 @@ function setup(): Watchdog | null {
   if (config.otel) {
     sinks.push(
       new DeferredSink(
-        import('./otel/sink.js').then((m) => m.createOtelSink(init, warn as WarnFn)),
+        import('./otel/sink.js').then((m) => m.createOtelSink(init, warn)),
         config.queueMax,
         (err) => warn(`OpenTelemetry export is off: ${errorMessage(err)}`),
       ),

@@ -115,12 +115,12 @@ export class Watchdog {
         if (now - open.endSeenAt >= MEASURE_WAIT_MS) this.finish(open, null);
         return;
       }
-      // (inside a wrapped *Sync call a retry can only meet the same native code)
       if (open.candidate && now - open.candidate.evaluatedAt >= CONFIRM_MS) {
         this.acceptLive(open, open.candidate);
         this.emitProgress(open, now);
         return;
       }
+      // (inside a wrapped *Sync call a retry can only meet the same native code)
       const retry = open.stackKind === 'none' && !open.candidate && !this.exiting() && Atomics.load(this.i32, I.syncApi) === 0;
       if (now - open.lastEmitAt >= PROGRESS_MS) {
         this.emitProgress(open, now);
@@ -213,6 +213,7 @@ export class Watchdog {
         block.native = true;
         block.syncCall = block.syncCall ?? this.syncCallNow();
       } else if (outcome.kind === 'failed') {
+        block.captures = Math.max(block.captures, QUICK_RETRIES + 1); // only the slow retries
         this.deps.warn(`cannot capture the main thread's stack (${outcome.reason}); blocks are reported without it`);
       }
       if (this.open !== block) return;
