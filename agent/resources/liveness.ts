@@ -59,8 +59,9 @@ export function isAlive(hookType: string, resource: object, owned: boolean): boo
     return owner !== null && owner._handle === resource;
   }
   if (hookType === 'WORKER') {
-    // A Worker's native handle loses its methods once the thread has exited (measured, Node 20).
-    return typeof (resource as HandleLike).hasRef === 'function';
+    // Once the thread is gone, the native handle's hasRef() returns undefined (measured, Node 20).
+    const fn = (resource as HandleLike).hasRef;
+    return typeof fn === 'function' && typeof fn.call(resource) === 'boolean';
   }
   // Unknown (addon or library) types: alive while reachable; the WeakRef tells the rest.
   return true;

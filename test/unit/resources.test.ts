@@ -140,6 +140,25 @@ describe('ResourceTracker liveness and sites', () => {
     expect(t.sample().oldest.find((r) => r.id === entry!.id)).toBeUndefined();
   });
 
+  it('tracks a worker thread and a file watcher until they end', async () => {
+    const { t } = tracker({});
+    const { Worker } = await import('node:worker_threads');
+    const { watch } = await import('node:fs');
+    const worker = new Worker('setTimeout(() => {}, 100)', { eval: true });
+    const watcher = watch(import.meta.dirname);
+    const s = t.sample();
+    const w = s.oldest.find((r) => r.type === 'Worker');
+    expect(w).toMatchObject({ keepsAlive: true, details: { threadId: worker.threadId } });
+    expect(w!.createdAt?.file).toBe(THIS_FILE);
+    const f = s.oldest.find((r) => r.type === 'FSEventWrap');
+    expect(f?.createdAt?.file).toBe(THIS_FILE);
+    watcher.close();
+    await new Promise<void>((r) => worker.on('exit', () => setTimeout(r, 100)));
+    const after = t.sample().oldest;
+    expect(after.find((r) => r.id === w!.id)).toBeUndefined();
+    expect(after.find((r) => r.id === f!.id)).toBeUndefined();
+  });
+
   it('keeps the agent\'s own resources out of oldest and the snapshot', () => {
     const { t, ctx } = tracker({});
     const own = ctx.internal(() => setInterval(() => {}, 5000));
