@@ -1,6 +1,7 @@
 // Each kind of bad client is refused with its close code and a reason, logged by the dashboard,
 // while a well-behaved agent on the same dashboard carries on and nothing invalid reaches /live.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 import { CLOSE, MAX_FRAME_BYTES, type RunSummary } from '../../shared/dashboard-api.js';
 import { tempDir } from '../helpers/run-node.js';
 import { connect, getJson, hello, liveMessages, loop, startDashboardProcess, waitFor, type Client, type DashboardProcess } from './dashboard-helpers.js';
@@ -95,6 +96,14 @@ describe('dashboard refuses bad clients, others carry on', () => {
       expect(withCookie.status).toBe(200);
       expect(withCookie.body.runs.map((r) => r.run)).toContain('tok-run');
       expect(secured.logs.some((l) => /unauthorized: wrong token.*\(4001\)/.test(l))).toBe(true);
+      // /live: the page's cookie (and its own Origin) let it in; nothing else does.
+      const origin = `http://127.0.0.1:${secured.port}`;
+      const liveNoCookie = await connect(`ws://127.0.0.1:${secured.port}/live`, { headers: { origin } });
+      expect((await liveNoCookie.closed).code).toBe(CLOSE.unauthorized);
+      const liveCookie = await connect(`ws://127.0.0.1:${secured.port}/live`, { headers: { origin, cookie: cookie.split(';')[0]! } });
+      await waitFor(() => liveCookie.received.length > 0, 5000, 'runs over /live with the cookie');
+      expect((liveCookie.received[0] as { kind: string }).kind).toBe('runs');
+      liveCookie.ws.close();
     } finally {
       await secured.stop();
     }
@@ -113,6 +122,20 @@ describe('dashboard refuses bad clients, others carry on', () => {
     expect((own.received[0] as { kind: string }).kind).toBe('runs');
     own.ws.close();
     await sendGood(Date.now());
+  });
+
+  it('answers only to loopback Host names on a loopback dashboard (DNS rebinding)', async () => {
+    // fetch will not send a foreign Host header; a plain request does, as a rebound browser would.
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: dash.port, path: '/api/runs', headers: { host: `evil.example:${dash.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(403);
+    expect((await fetch(`http://localhost:${dash.port}/api/runs`)).status).toBe(200);
   });
 
   it('closes an agent speaking an unknown protocol version with a clear reason (4002)', async () => {
