@@ -14,11 +14,10 @@ import type { Context, Meter, MeterProvider, Tracer, TracerProvider } from '@ope
 import type { Message, Unstamped } from '../../shared/protocol.js';
 import { MetricsRecorder } from '../worker/otel/metrics.js';
 import { SpanTranslator, TRACER_NAME } from '../worker/otel/spans.js';
-import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from '../worker/otel/ownership.js';
+import { API_GLOBAL, APP_OWNS_BLOCKS, APP_OWNS_METRICS, appProviders } from '../worker/otel/ownership.js';
 
-export { APP_OWNS_BLOCKS, APP_OWNS_METRICS };
+export { APP_OWNS_BLOCKS, APP_OWNS_METRICS, appProviders };
 
-const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN');
 
 interface ApiGlobal {
@@ -42,17 +41,6 @@ class PlainContext implements Context {
     const next = new Map(this.values);
     next.delete(key);
     return new PlainContext(next);
-  }
-}
-
-/** Which of the app's providers are registered right now (0, or APP_OWNS_* bits). */
-export function appProviders(): number {
-  try {
-    const api = (globalThis as Record<symbol, ApiGlobal | undefined>)[API_GLOBAL];
-    if (!api) return 0;
-    return (api.trace ? APP_OWNS_BLOCKS : 0) | (api.metrics ? APP_OWNS_METRICS : 0);
-  } catch {
-    return 0;
   }
 }
 

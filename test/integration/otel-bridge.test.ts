@@ -15,12 +15,12 @@ afterAll(async () => {
 });
 
 describe('otel: the app registered its own providers', () => {
-  it('the bridge adopts them once registered: block span and metrics carry the app resource', async () => {
+  it('the hook publishes them at once and the bridge (loaded then) sends block span and metrics with the app resource', async () => {
     const r = runNode(join(FIXTURES, 'otel-bridge.mjs'), { agent: false, env: { APP_OTLP_URL: receiver.url } });
     const res = await r;
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    expect(JSON.parse(res.stdout.trim())).toEqual({ before: 0, after: 3, published: [3] });
+    expect(JSON.parse(res.stdout.trim())).toEqual({ before: 0, afterRefresh: 3, readyBeforeLoad: false, ready: true, published: [3] });
 
     const blocks = receiver.spans.filter((s) => s.name === 'event_loop.block');
     expect(blocks).toHaveLength(1);
