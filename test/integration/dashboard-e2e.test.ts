@@ -172,4 +172,18 @@ describe('agent -> dashboard, end to end', () => {
     expect(runs).toEqual([expect.objectContaining({ run, source: 'recording', exitCode: 3 })]);
     expect((await fetch(`http://127.0.0.1:${opened.port}/api/runs/nope`)).status).toBe(404);
   });
+
+  it('never holds an app up: an unreachable dashboard costs one warning and no exit delay', async () => {
+    const dead = await dashboard({});
+    const port = dead.port;
+    await dead.stop('SIGKILL');
+    const script = join(FIXTURES, 'dashboard-app.cjs');
+    const env = { LOOPSCOPE_DASHBOARD: `ws://127.0.0.1:${port}`, LOOPSCOPE_APP: 'e2e-unreachable' };
+    const withDashboard = await runNode(script, { args: ['1500', '0'], env });
+    const without = await runNode(script, { args: ['1500', '0'], env: { LOOPSCOPE_APP: 'e2e-unreachable', LOOPSCOPE_RECORD: join(tempDir('ls-e2e-rec-'), 'r.ndjson') } });
+    expect(withDashboard.code).toBe(0);
+    expect(withDashboard.stdout).toBe('');
+    expect(withDashboard.stderr.match(/loopscope: .*unreachable/g)).toHaveLength(1);
+    expect(withDashboard.durationMs - without.durationMs).toBeLessThan(700);
+  });
 });
