@@ -144,9 +144,10 @@ class Agent implements RunningAgent {
     try {
       const worker = new Worker(join(AGENT_DIR, 'worker', 'main.js'), {
         workerData: init,
-        // NODE_OPTIONS=-r loopscope/agent reaches workers too; the preload checks workerData.
-        stdout: false,
-        stderr: false,
+        // true: the worker's output goes to streams nobody reads. false would make Node open the
+        // app's process.stdout/stderr right now, adding pipe handles the app did not create.
+        stdout: true,
+        stderr: true,
         name: 'loopscope-agent',
       });
       worker.on('message', (msg: FromWorker) => {
