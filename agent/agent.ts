@@ -85,7 +85,8 @@ class Agent implements RunningAgent {
 
     this.worker = this.internal(() => this.startWorker());
     this.channel = new RecordChannel(this.worker, this.shared, this.run);
-    this.channel.push(this.hello());
+    // Urgent: a process that blocks forever before the first batch still leaves its hello.
+    this.channel.push(this.hello(), true);
 
     this.syncio = config.syncio ? new SyncioRecorder(this.context) : null;
     this.syncio?.install();
