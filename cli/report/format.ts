@@ -41,6 +41,19 @@ export function fmtFrame(frame: Frame | null, cwd: string, withFunction = true):
   return withFunction && frame.functionName ? `${frame.functionName} ${where}` : where;
 }
 
+/**
+ * A frame in `width` columns. The line number must survive: the first of these that fits wins,
+ * function and path, function and file name, path, file name, then the file name's tail.
+ */
+export function fitFrame(frame: Frame | null, cwd: string, width: number, withFunction = true): string {
+  if (!frame) return fit('(unknown)', width);
+  const loc = `${shortFile(frame.file, cwd)}:${frame.line}`;
+  const base = `${(frame.file.split(/[\\/]/).pop() || frame.file)}:${frame.line}`;
+  const fn = withFunction ? frame.functionName : '';
+  const candidates = fn ? [`${fn} ${loc}`, `${fn} ${base}`, loc, base] : [loc, base];
+  return candidates.find((c) => c.length <= width) ?? fit(base, width, true);
+}
+
 /** Cuts a string to `width`; paths read best from their end, so `fromLeft` keeps the tail. */
 export function fit(text: string, width: number, fromLeft = false): string {
   if (width <= 0) return '';

@@ -1,7 +1,7 @@
 // The terminal report: the same object as `--json`, laid out for a person at 80 columns.
 import type { Frame } from '../../shared/protocol.js';
 import type { Report, ReportRun } from '../../shared/report-json.js';
-import { fit, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH } from './format.js';
+import { fit, fitFrame, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH } from './format.js';
 import { renderShutdown } from './timeline.js';
 
 export interface RenderOptions {
@@ -68,7 +68,10 @@ function blockLines(run: ReportRun, o: RenderOptions): string[] {
     const status = b.ended ? '' : ' NEVER ENDED';
     const kind = b.native ? ' native' : '';
     lines.push(fit(`  ${padStart(fmtMs(b.durationMs), 8)}${kind}${status}  at +${fmtMs(Math.max(0, b.startedAt - start))}  ${where}`.trimEnd(), WIDTH));
-    if (b.syncCall) lines.push(fit(`            during ${b.syncCall.api} from ${fmtFrame(b.syncCall.createdAt, o.cwd)}`, WIDTH));
+    if (b.syncCall) {
+      const head = `            during ${b.syncCall.api} from `;
+      lines.push(head + fitFrame(b.syncCall.createdAt, o.cwd, WIDTH - head.length));
+    }
     if (b.stack.length === 0) {
       lines.push(`            ${b.native ? 'in native code: no live stack (it ended before one could be taken)' : 'no stack captured'}`);
       continue;
@@ -99,7 +102,7 @@ function syncLines(run: ReportRun, o: RenderOptions): string[] {
   ];
   for (const s of run.syncCalls.slice(0, MAX_SYNC)) {
     const row = `  ${pad(s.api, 24)} ${padStart(String(s.count), 6)} ${padStart(fmtMs(s.totalMs), 8)} ${padStart(fmtMs(s.maxMs), 8)}  `;
-    lines.push(row + fit(fmtFrame(s.createdAt, o.cwd), WIDTH - row.length, true));
+    lines.push(row + fitFrame(s.createdAt, o.cwd, WIDTH - row.length));
   }
   if (run.syncCalls.length > MAX_SYNC) lines.push(`  … ${run.syncCalls.length - MAX_SYNC} more call sites`);
   return lines;
@@ -118,7 +121,9 @@ function resourceLines(run: ReportRun, o: RenderOptions): string[] {
   for (const res of r.oldest.slice(0, MAX_RESOURCES)) {
     const details = res.details ? Object.entries(res.details).map(([k, v]) => `${k}=${v}`).join(' ') : '';
     const row = `  ${pad(res.type, 18)} ${padStart(fmtMs(res.ageMs), 8)}  ${pad(res.keepsAlive ? 'yes' : 'no', 5)}  `;
-    lines.push(row + fit(`${fmtFrame(res.createdAt, o.cwd)}${details ? `  ${details}` : ''}`, WIDTH - row.length));
+    const room = WIDTH - row.length;
+    const shownDetails = details ? `  ${fit(details, Math.floor(room / 3) - 2)}` : '';
+    lines.push(row + fitFrame(res.createdAt, o.cwd, room - shownDetails.length) + shownDetails);
   }
   if (r.oldest.length > MAX_RESOURCES) lines.push(`  … ${r.oldest.length - MAX_RESOURCES} more`);
   return lines;

@@ -1,15 +1,24 @@
 // The shutdown as a text timeline: one row per event on a shared time axis, from the trigger
 // (0 ms) to the exit, so the reader sees which step took the time and what outlived it.
+import type { Frame } from '../../shared/protocol.js';
 import type { ReportShutdown } from '../../shared/report-json.js';
-import { fit, fmtMs, fmtFrame, pad, WIDTH } from './format.js';
+import { fit, fitFrame, fmtMs, pad, WIDTH } from './format.js';
 
-const LABEL = 28;
-const BAR = 32;
+const LABEL = 30;
+const BAR = 30;
 const NOTE = WIDTH - LABEL - BAR - 2;
 const MAX_RESOURCE_ROWS = 20;
 
 function baseName(file: string): string {
   return file.split(/[\\/]/).pop() || file;
+}
+
+/** libuv class names end in Wrap (TCPServerWrap): the suffix says nothing to the reader. */
+function resourceLabel(type: string, createdAt: Frame | null, width: number): string {
+  const short = type.endsWith('Wrap') && type.length > 4 ? type.slice(0, -4) : type;
+  if (!createdAt) return fit(short, width);
+  const site = `${baseName(createdAt.file)}:${createdAt.line}`;
+  return `${short} ${fit(site, Math.max(6, width - short.length - 1), true)}`;
 }
 
 export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): string[] {
@@ -22,7 +31,10 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
       WIDTH,
     ),
   );
-  if (sd.exitCaller) out.push(fit(`${indent}           process.exit called at ${fmtFrame(sd.exitCaller, cwd)}`, WIDTH));
+  if (sd.exitCaller) {
+    const head = `${indent}           process.exit called at `;
+    out.push(head + fitFrame(sd.exitCaller, cwd, WIDTH - head.length));
+  }
   if (sd.error) out.push(fit(`${indent}           error: ${sd.error.split('\n')[0]}`, WIDTH));
 
   // The axis ends at the exit, or at the last thing we know happened if that is later.
@@ -60,7 +72,7 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
   const shown = sd.resources.slice(0, MAX_RESOURCE_ROWS);
   for (const r of shown) {
     // The file's base name: the label column is narrow, and the full site is in --json.
-    const label = r.createdAt ? `${r.type} ${baseName(r.createdAt.file)}:${r.createdAt.line}` : r.type;
+    const label = resourceLabel(r.type, r.createdAt, LABEL - indent.length);
     if (r.closedAfterMs !== null) {
       const c = col(r.closedAfterMs);
       out.push(row(label, `${'-'.repeat(c)}|`, `closed ${fmtMs(r.closedAfterMs)}`));
@@ -73,9 +85,10 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
   if (sd.snapshotTruncated > 0) out.push(`${indent}  … ${sd.snapshotTruncated} more left out of the snapshot by the agent`);
 
   if (sd.hang) {
-    out.push(row('hang', marker(sd.hang.afterMs, '!'), `still alive at ${fmtMs(sd.hang.afterMs)}`));
+    out.push(row('hang', marker(sd.hang.afterMs, '!'), `at ${fmtMs(sd.hang.afterMs)}`));
     for (const k of sd.hang.keptAlive.slice(0, 10)) {
-      out.push(fit(`${indent}    kept alive by ${k.type} from ${fmtFrame(k.createdAt, cwd)}`, WIDTH));
+      const head = `${indent}    kept alive by ${k.type} from `;
+      out.push(head + fitFrame(k.createdAt, cwd, WIDTH - head.length));
     }
   }
   const exitNote = !sd.ended

@@ -318,7 +318,7 @@ describe('terminal rendering', () => {
     expect(lines[lines.indexOf(step2) + 1]).toBe('    db pool: pool gone');
     // The second step starts where the first ends.
     expect(step2.indexOf('[')).toBeGreaterThanOrEqual(step1.indexOf(']'));
-    const server = at('TCPServerWrap server.js:30');
+    const server = at('TCPServer server.js:30');
     expect(server).toContain('closed 45 ms');
     // The server closed after the step that closed it began, and before the exit.
     expect(server.indexOf('|')).toBeGreaterThan(step1.indexOf('['));
