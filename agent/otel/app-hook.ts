@@ -4,6 +4,7 @@
 // only when a provider is there. Records that arrive while the bridge loads are held (bounded).
 import type { Message, Unstamped } from '../../shared/protocol.js';
 import { appProviders } from '../worker/otel/ownership.js';
+import { otelConfigProblem } from '../worker/otel/config.js';
 import type { AppOtelBridge, AppOtelBridgeOptions } from './app-bridge.js';
 
 /** Records held while the bridge module loads; a handful of samples and blocks at most in practice. */
@@ -15,7 +16,12 @@ export class AppOtelHook {
   private loading = false;
   private held: (Message | Unstamped)[] = [];
 
-  constructor(private readonly options: AppOtelBridgeOptions) {}
+  constructor(private readonly options: AppOtelBridgeOptions, env: NodeJS.ProcessEnv = process.env) {
+    // Said here, synchronously, as well as by the worker (same words: the agent prints it once):
+    // a process that exits within milliseconds would otherwise never hear it.
+    const problem = otelConfigProblem(env);
+    if (problem) options.warn(problem);
+  }
 
   /** APP_OWNS_* bits published so far. */
   get owns(): number {

@@ -151,3 +151,10 @@ export function readOtelSettings(env: NodeJS.ProcessEnv): OtelSettingsResult {
 export function sdkDisabled(env: NodeJS.ProcessEnv): boolean {
   return (env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true';
 }
+
+/** The warning that turns export off, or null when the settings are usable. Pure: safe on the main thread. */
+export function otelConfigProblem(env: NodeJS.ProcessEnv): string | null {
+  if (sdkDisabled(env)) return 'OpenTelemetry export is off: OTEL_SDK_DISABLED=true';
+  const parsed = readOtelSettings(env);
+  return parsed.ok ? null : `OpenTelemetry export is off: ${parsed.error}`;
+}

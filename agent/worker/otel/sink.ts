@@ -7,7 +7,7 @@ import type { Sink, WarnFn } from '../sink.js';
 import type { WorkerInit } from '../../worker-messages.js';
 import type { Hello, Message } from '../../../shared/protocol.js';
 import { AGENT_VERSION } from '../../../shared/version.js';
-import { readOtelSettings, sdkDisabled, type OtelSettings, type OtlpTarget } from './config.js';
+import { otelConfigProblem, readOtelSettings, type OtelSettings, type OtlpTarget } from './config.js';
 import { SpanTranslator, TRACER_NAME, mergeBlock } from './spans.js';
 import { MetricsRecorder } from './metrics.js';
 import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from './ownership.js';
@@ -263,15 +263,13 @@ class OtelSink implements Sink {
 export async function createOtelSink(init: WorkerInit, warn: WarnFn, options: OtelSinkOptions = {}): Promise<Sink> {
   const env = options.env ?? process.env;
   try {
-    if (sdkDisabled(env)) {
-      warn('OpenTelemetry export is off: OTEL_SDK_DISABLED=true');
+    const problem = otelConfigProblem(env);
+    if (problem) {
+      warn(problem);
       return NOOP_SINK;
     }
     const parsed = readOtelSettings(env);
-    if (!parsed.ok) {
-      warn(`OpenTelemetry export is off: ${parsed.error}`);
-      return NOOP_SINK;
-    }
+    if (!parsed.ok) return NOOP_SINK;
     const sdk = await loadSdk(parsed.settings);
     return new OtelSink(init, parsed.settings, sdk, warn, options);
   } catch (err) {
