@@ -64,24 +64,28 @@ class FailureCounter {
 type Sdk = Awaited<ReturnType<typeof loadSdk>>;
 
 async function loadSdk(settings: OtelSettings) {
-  const [api, resources, traceBase, metrics] = await Promise.all([
+  // All at once: at the exit of a short-lived process, the flush waits for this load.
+  const none = Promise.resolve(null);
+  const [api, resources, traceBase, metrics, traceJson, traceProto, metricJson, metricProto, prometheus] = await Promise.all([
     import('@opentelemetry/api'),
     import('@opentelemetry/resources'),
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/sdk-metrics'),
+    settings.traces?.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : none,
+    settings.traces?.protocol === 'http/protobuf' ? import('@opentelemetry/exporter-trace-otlp-proto') : none,
+    settings.metrics.otlp?.protocol === 'http/json' ? import('@opentelemetry/exporter-metrics-otlp-http') : none,
+    settings.metrics.otlp?.protocol === 'http/protobuf' ? import('@opentelemetry/exporter-metrics-otlp-proto') : none,
+    settings.metrics.prometheus ? import('@opentelemetry/exporter-prometheus') : none,
   ]);
-  const traceExporter = settings.traces
-    ? settings.traces.protocol === 'http/json'
-      ? (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter
-      : (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter
-    : null;
-  const metricExporter = settings.metrics.otlp
-    ? settings.metrics.otlp.protocol === 'http/json'
-      ? (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter
-      : (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter
-    : null;
-  const prometheus = settings.metrics.prometheus ? (await import('@opentelemetry/exporter-prometheus')).PrometheusExporter : null;
-  return { api, resources, traceBase, metrics, traceExporter, metricExporter, prometheus };
+  return {
+    api,
+    resources,
+    traceBase,
+    metrics,
+    traceExporter: traceJson?.OTLPTraceExporter ?? traceProto?.OTLPTraceExporter ?? null,
+    metricExporter: metricJson?.OTLPMetricExporter ?? metricProto?.OTLPMetricExporter ?? null,
+    prometheus: prometheus?.PrometheusExporter ?? null,
+  };
 }
 
 function exporterConfig(target: OtlpTarget): { url: string; headers: Record<string, string>; timeoutMillis: number } {
