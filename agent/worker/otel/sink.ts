@@ -5,13 +5,12 @@
 import { hostname } from 'node:os';
 import type { Sink, WarnFn } from '../sink.js';
 import type { WorkerInit } from '../../worker-messages.js';
-import type { Hello, Message } from '../../../shared/protocol.js';
+import type { BlockEvent, Hello, Message } from '../../../shared/protocol.js';
 import { AGENT_VERSION } from '../../../shared/version.js';
 import { otelConfigProblem, readOtelSettings, type OtelSettings, type OtlpTarget } from './config.js';
 import { SpanTranslator, TRACER_NAME, mergeBlock } from './spans.js';
 import { MetricsRecorder } from './metrics.js';
 import { APP_OWNS_BLOCKS, APP_OWNS_METRICS } from './ownership.js';
-import type { BlockEvent } from '../../../shared/protocol.js';
 
 export interface OtelSinkOptions {
   /** Defaults to process.env (a worker shares the main thread's environment). */
