@@ -62,6 +62,8 @@ export class ShutdownRecorder implements ShutdownObserver {
   private ended = false;
   private forced: ForcedOutcome | null = null;
   private crashError: string | null = null;
+  private postTimer: NodeJS.Immediate | null = null;
+  private pollSoon = false;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -121,10 +123,11 @@ export class ShutdownRecorder implements ShutdownObserver {
         outcome: phase,
         error,
       },
-      true,
+      false,
     );
-    // A step often closes what it was about: look now rather than up to a poll period later.
-    if (phase !== 'running') this.poll();
+    // A step often closes what it was about: look again at the end of this loop turn rather
+    // than a poll period later.
+    this.postSoon(phase !== 'running');
   }
 
   forcing(outcome: ForcedOutcome): void {
@@ -183,6 +186,33 @@ export class ShutdownRecorder implements ShutdownObserver {
     this.ctx.flushSync(this.ctx.config.flushTimeoutMs);
   }
 
+  /**
+   * Steps and closes come in bursts (a step ends, what it closed goes): they are handed to the
+   * worker once per loop turn, not one message each, so the worker is woken once.
+   */
+  private postSoon(pollFirst: boolean): void {
+    if (pollFirst) this.pollSoon = true;
+    if (this.postTimer) return;
+    try {
+      this.postTimer = this.ctx.internal(() =>
+        setImmediate(() => {
+          this.postTimer = null;
+          try {
+            if (this.pollSoon && !this.ended) this.poll();
+            this.pollSoon = false;
+            // A zero wait: hands the queued records over now without waiting for the write.
+            if (!this.ended) this.ctx.flushSync(0);
+          } catch {
+            // never into the app
+          }
+        }),
+      );
+      this.postTimer.unref();
+    } catch {
+      this.postTimer = null;
+    }
+  }
+
   /** Stops the timers (agent stop / uninstall). */
   dispose(): void {
     if (this.session) this.stopTimers(this.session);
@@ -213,7 +243,8 @@ export class ShutdownRecorder implements ShutdownObserver {
     for (const [id, r] of s.open) {
       if (live.has(id)) continue;
       s.open.delete(id);
-      this.ctx.record({ type: 'shutdown.closed', id, resourceType: r.type, closedAfterMs: afterMs }, true);
+      this.ctx.record({ type: 'shutdown.closed', id, resourceType: r.type, closedAfterMs: afterMs }, false);
+      this.postSoon(false);
     }
   }
 
@@ -272,6 +303,8 @@ export class ShutdownRecorder implements ShutdownObserver {
   }
 
   private stopTimers(s: Session): void {
+    if (this.postTimer) clearImmediate(this.postTimer);
+    this.postTimer = null;
     if (s.poll) clearInterval(s.poll);
     if (s.hang) clearTimeout(s.hang);
     s.poll = null;
