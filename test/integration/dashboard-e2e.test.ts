@@ -174,16 +174,20 @@ describe('agent -> dashboard, end to end', () => {
   });
 
   it('never holds an app up: an unreachable dashboard costs one warning and no exit delay', async () => {
-    const dead = await dashboard({});
-    const port = dead.port;
-    await dead.stop('SIGKILL');
     const script = join(FIXTURES, 'dashboard-app.cjs');
-    const env = { LOOPSCOPE_DASHBOARD: `ws://127.0.0.1:${port}`, LOOPSCOPE_APP: 'e2e-unreachable' };
-    const withDashboard = await runNode(script, { args: ['1500', '0'], env });
-    const without = await runNode(script, { args: ['1500', '0'], env: { LOOPSCOPE_APP: 'e2e-unreachable', LOOPSCOPE_RECORD: join(tempDir('ls-e2e-rec-'), 'r.ndjson') } });
+    // Port 1: nothing listens there, and no other test can take it over meanwhile.
+    const env = { LOOPSCOPE_DASHBOARD: 'ws://127.0.0.1:1', LOOPSCOPE_APP: 'e2e-unreachable' };
+    const recordOnly = { LOOPSCOPE_APP: 'e2e-unreachable', LOOPSCOPE_RECORD: join(tempDir('ls-e2e-rec-'), 'r.ndjson') };
+    // Best of two each, interleaved: the machine's noise must not pass for a delay.
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      runs.push({ dash: await runNode(script, { args: ['1000', '0'], env }), rec: await runNode(script, { args: ['1000', '0'], env: recordOnly }) });
+    }
+    const withDashboard = runs[0]!.dash;
+    const best = (k: 'dash' | 'rec') => Math.min(...runs.map((r) => r[k].durationMs));
     expect(withDashboard.code).toBe(0);
     expect(withDashboard.stdout).toBe('');
     expect(withDashboard.stderr.match(/loopscope: .*unreachable/g)).toHaveLength(1);
-    expect(withDashboard.durationMs - without.durationMs).toBeLessThan(700);
+    expect(best('dash') - best('rec')).toBeLessThan(500);
   });
 });
