@@ -1,20 +1,29 @@
 // The store's disk side. Each run is one NDJSON file of its accepted messages (so a data file is
-// a recording any loopscope tool can open) plus a tiny sidecar holding the last stored ingest
-// seq, because the recording format has no room for it and without it a batch resent after a
-// dashboard restart would be stored twice.
+// a recording any loopscope tool can open) plus a tiny sidecar that says which ingest seqs the
+// file holds, because the recording format has no room for it and without it a batch resent
+// after a dashboard restart would be stored twice. The sidecar is written *before* each batch
+// ("seqs first..last go at offset S, L bytes"), so after a crash a batch that did not fully land
+// is cut off and taken again from the agent's resend, and one that did is never taken twice.
 import { createHash } from 'node:crypto';
-import { createReadStream, fstatSync, ftruncateSync, readSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync, writeSync, closeSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
+import { createReadStream, fstat, statSync, truncateSync, fstatSync, ftruncateSync, readSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync, writeSync, closeSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseMessageText, type Message } from '../../shared/protocol.js';
 
 const SAFE_RUN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 /** Fixed width so the sidecar can be rewritten in place with one positional write. */
-const SEQ_WIDTH = 20;
+const SEQ_WIDTH = 80;
 
 /** Run ids come from the network: only a plain name is used as is, anything else is hashed. */
 export function runFileBase(run: string): string {
   return SAFE_RUN.test(run) ? run : `h-${createHash('sha256').update(run).digest('hex').slice(0, 32)}`;
+}
+
+interface SeqIntent {
+  first: number;
+  last: number;
+  offset: number;
+  bytes: number;
 }
 
 export type DiskErrorFn = (what: string, err: NodeJS.ErrnoException) => void;
@@ -31,6 +40,9 @@ export class RunFile {
   private writing = false;
   private queued: string[] = [];
   private queuedSeq = -1;
+  private queuedFirstSeq = -1;
+  /** Bytes in the data file (known once it is open). */
+  private size = 0;
   private waiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private failed = false;
@@ -52,6 +64,7 @@ export class RunFile {
       done();
       return;
     }
+    if (this.queued.length === 0) this.queuedFirstSeq = seq;
     this.queued.push(text);
     if (seq > this.queuedSeq) this.queuedSeq = seq;
     this.waiters.push(done);
@@ -81,20 +94,32 @@ export class RunFile {
     if (this.fd === null) {
       this.opening = true;
       fsOpen(this.path, 'a', (err, fd) => {
-        this.opening = false;
-        if (err) return this.fail(`open ${this.path}`, err);
-        this.fd = fd;
-        this.pump();
+        if (err) {
+          this.opening = false;
+          return this.fail(`open ${this.path}`, err);
+        }
+        fstat(fd, (statErr, st) => {
+          this.opening = false;
+          if (statErr) {
+            fsClose(fd, () => undefined);
+            return this.fail(`stat ${this.path}`, statErr);
+          }
+          this.fd = fd;
+          this.size = st.size;
+          this.pump();
+        });
       });
       return;
     }
     const text = this.queued.join('');
-    const seq = this.queuedSeq;
+    const first = this.queuedFirstSeq;
+    const last = this.queuedSeq;
     const waiters = this.waiters;
     this.queued = [];
     this.waiters = [];
     this.writing = true;
     const buf = Buffer.from(text, 'utf8');
+    const start = this.size;
     const writeAll = (offset: number): void => {
       fsWrite(this.fd!, buf, offset, buf.length - offset, null, (err, n) => {
         if (err) {
@@ -103,20 +128,20 @@ export class RunFile {
           return this.fail(`write ${this.path}`, err);
         }
         if (offset + n < buf.length) return writeAll(offset + n);
-        this.writeSeq(seq, () => {
-          this.writing = false;
-          for (const w of waiters) w();
-          if (this.closed && this.queued.length === 0) this.release();
-          this.pump();
-        });
+        this.size = start + buf.length;
+        this.writing = false;
+        for (const w of waiters) w();
+        if (this.closed && this.queued.length === 0) this.release();
+        this.pump();
       });
     };
-    writeAll(0);
+    this.writeIntent({ first, last, offset: start, bytes: buf.length }, () => writeAll(0));
   }
 
-  private writeSeq(seq: number, then: () => void): void {
-    if (seq < 0) return then();
-    const buf = Buffer.from(String(seq).padEnd(SEQ_WIDTH, ' ') + '\n');
+  private writeIntent(intent: SeqIntent, then: () => void): void {
+    if (intent.last < 0) return then();
+    const line = `${intent.first} ${intent.last} ${intent.offset} ${intent.bytes}`;
+    const buf = Buffer.from(line.padEnd(SEQ_WIDTH - 1, ' ') + '\n');
     const go = (fd: number): void => {
       fsWrite(fd, buf, 0, buf.length, 0, (err) => {
         // A lost sidecar only risks a duplicate batch after a restart; the data is what matters.
@@ -217,13 +242,37 @@ export function repairTail(path: string): boolean {
   }
 }
 
-export function readSeq(path: string): number {
+/**
+ * Brings a run's files back to a consistent state after any kind of stop and says the last seq
+ * the data file fully holds (-1: unknown, every resent batch is taken).
+ */
+export function recoverRunFile(dataPath: string, seqPath: string): { lastSeq: number; cut: string | null } {
+  let text: string;
   try {
-    const n = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-    return Number.isInteger(n) && n >= 0 ? n : -1;
+    text = readFileSync(seqPath, 'utf8').trim();
   } catch {
-    return -1;
+    return { lastSeq: -1, cut: repairTail(dataPath) ? 'a partial last line' : null };
   }
+  const [first, last, offset, bytes] = text.split(/\s+/).map((n) => Number.parseInt(n, 10));
+  if (![first, last, offset, bytes].every((n) => Number.isInteger(n) && n! >= 0)) {
+    return { lastSeq: -1, cut: repairTail(dataPath) ? 'a partial last line' : null };
+  }
+  let size = 0;
+  try {
+    size = statSync(dataPath).size;
+  } catch {
+    return { lastSeq: -1, cut: null };
+  }
+  if (size >= offset! + bytes!) {
+    return { lastSeq: last!, cut: repairTail(dataPath) ? 'a partial last line' : null };
+  }
+  // The last batch did not fully land: drop what did; the agent resends it, as it was never acked.
+  try {
+    truncateSync(dataPath, offset!);
+  } catch {
+    return { lastSeq: -1, cut: null };
+  }
+  return { lastSeq: first! - 1, cut: `batch ${first}..${last} that was being written` };
 }
 
 /** Writes a whole recording synchronously (only used by tools/tests that seed a data dir). */

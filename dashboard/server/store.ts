@@ -13,7 +13,7 @@ import {
   type RunState,
   type RunStateLimits,
 } from '../../shared/run-state.js';
-import { RunFile, repairTail, ensureDir, listDataFiles, readNdjsonFile, readSeq, removeRunFiles, runFileBase } from './persist.js';
+import { RunFile, recoverRunFile, ensureDir, listDataFiles, readNdjsonFile, removeRunFiles, runFileBase } from './persist.js';
 
 /** Documented defaults: runs kept per app name, and in all, before the oldest finished ones go. */
 export const DEFAULT_MAX_RUNS_PER_APP = 20;
@@ -80,7 +80,8 @@ export class Store {
     for (const file of listDataFiles(dir)) {
       const base = file.slice(0, -'.ndjson'.length);
       let result;
-      if (repairTail(join(dir, file))) this.options.log(`data: ${file} ended in a partial line (a crash mid-write); cut back to its last complete line`);
+      const { lastSeq, cut } = recoverRunFile(join(dir, file), join(dir, `${base}.seq`));
+      if (cut) this.options.log(`data: ${file} was left mid-write (a crash?): cut off ${cut}`);
       try {
         result = await readNdjsonFile(join(dir, file));
       } catch (err) {
@@ -89,7 +90,6 @@ export class Store {
       }
       skippedLines += result.skipped;
       if (result.messages.length === 0) continue;
-      const lastSeq = readSeq(join(dir, `${base}.seq`));
       for (const m of result.messages) {
         let e = this.runs.get(m.run);
         if (!e) {

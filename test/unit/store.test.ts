@@ -1,7 +1,7 @@
 // The dashboard store on a real data folder: folding with the shared reducer, dedup of resent
 // batches (also across a restart), pruning limits, a partial last line, a failing disk.
 import { describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../dashboard/server/store.js';
 import { runFileBase } from '../../dashboard/server/persist.js';
@@ -33,7 +33,7 @@ describe('dashboard store', () => {
     await store.flush();
     const lines = readFileSync(join(dir, 'r1.ndjson'), 'utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l))).toEqual(msgs);
-    expect(readFileSync(join(dir, 'r1.seq'), 'utf8').trim()).toBe('1');
+    expect(readFileSync(join(dir, 'r1.seq'), 'utf8').trim()).toMatch(/^1 1 \d+ \d+$/);
   });
 
   it('reloads runs after a restart as disconnected, with their shutdown, and keeps deduplicating', async () => {
@@ -47,13 +47,38 @@ describe('dashboard store', () => {
     const logs: string[] = [];
     const b = newStore(dir, logs);
     expect(await b.load()).toEqual({ runs: 1, skippedLines: 0 });
-    expect(logs.join('\n')).toMatch(/partial line/);
+    expect(logs.join("\n")).toMatch(/cut off a partial last line/);
     expect(b.summary('r2')).toMatchObject({ app: 'app-b', connected: false, phase: 'exited', outcome: 'clean', exitCode: 0 });
     expect(await accept(b, 'r2', 0, [loop('r2', 6000)])).toBe(false);
     expect(await accept(b, 'r2', 1, [loop('r2', 7000)])).toBe(true);
     await b.flush();
     const lines = readFileSync(join(dir, 'r2.ndjson'), 'utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).type)).toEqual(['hello', 'shutdown.start', 'shutdown.end', 'loop']);
+  });
+
+  it('after a crash mid-batch, cuts the batch off and takes its resend; a batch that landed is not taken twice', async () => {
+    const dir = tempDir('ls-store-crash-');
+    const a = newStore(dir);
+    await accept(a, 'r3', 0, [hello('r3', 'app-c')]);
+    await accept(a, 'r3', 1, [loop('r3', 1000)]);
+    await a.flush();
+    const data = join(dir, 'r3.ndjson');
+    const size = readFileSync(data).length;
+    // What a dashboard killed while writing batch 2..3 leaves: the intent, and half the bytes.
+    writeFileSync(join(dir, 'r3.seq'), `2 3 ${size} 400`.padEnd(79, ' ') + '\n');
+    appendFileSync(data, JSON.stringify(loop('r3', 2000)) + '\n{"type":"loop","ru');
+    const logs: string[] = [];
+    const b = newStore(dir, logs);
+    await b.load();
+    expect(logs.join('\n')).toMatch(/cut off batch 2\.\.3/);
+    expect(readFileSync(data).length).toBe(size);
+    expect(await accept(b, 'r3', 1, [loop('r3', 1000)])).toBe(false);
+    expect(await accept(b, 'r3', 2, [loop('r3', 2000)])).toBe(true);
+    await b.flush();
+    const c = newStore(dir);
+    await c.load();
+    expect(c.state('r3')?.loop.map((p) => p.ts)).toEqual([1000, 2000]);
+    expect(await accept(c, 'r3', 2, [loop('r3', 2000)])).toBe(false);
   });
 
   it('prunes the oldest finished runs past the per-app and total limits, files included', async () => {
