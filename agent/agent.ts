@@ -190,6 +190,13 @@ class Agent implements RunningAgent {
 
   /** Runs on the main thread inside Runtime.evaluate, wherever it is blocked. */
   private captureForWorker(): string {
+    // While the main thread is stuck, a signal listener of the agent's would swallow SIGTERM/SIGINT
+    // that would have killed the app: the shutdown recorder steps aside until the loop turns.
+    try {
+      this.shutdownHandle?.mainBlocked();
+    } catch {
+      // never fail the capture for it
+    }
     const prev = Error.stackTraceLimit;
     Error.stackTraceLimit = 100;
     const stack = new Error().stack ?? '';
@@ -282,6 +289,12 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
   }
   try {
     const { config, warnings } = resolveConfig(options);
+    if (!config.record && !config.dashboard && !config.otel) {
+      // Recording with nowhere to send would cost the app for nothing.
+      for (const w of warnings) process.stderr.write(`loopscope: ${w}\n`);
+      process.stderr.write('loopscope: no destination (set LOOPSCOPE_RECORD, LOOPSCOPE_DASHBOARD or LOOPSCOPE_OTEL); the agent stays off\n');
+      return undefined;
+    }
     const agent = new Agent(config, warnings);
     (globalThis as GlobalWithAgent)[GLOBAL_KEY] = agent;
     // Child processes inherit the environment (and, under `loopscope run`, NODE_OPTIONS): their

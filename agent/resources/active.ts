@@ -114,7 +114,15 @@ export function untrackedResource(owner: object, handle: object | null): LiveRes
   } catch {
     // details are optional
   }
-  const r: LiveResource = { id: syntheticId(handle ?? owner), type, ageMs: null, keepsAlive: true, createdAt: null };
+  // The app's stdio: a ref'd pipe or TTY that is not reading does not keep the loop alive (libuv
+  // counts only active handles), so stdout/stderr never do and stdin does only while read.
+  const fd = handle ? (handle as { fd?: unknown }).fd : undefined;
+  let keepsAlive = true;
+  if (fd === 0 || fd === 1 || fd === 2) {
+    details.stdio = fd === 0 ? 'stdin' : fd === 1 ? 'stdout' : 'stderr';
+    keepsAlive = fd === 0 && (handle as { reading?: unknown }).reading === true;
+  }
+  const r: LiveResource = { id: syntheticId(handle ?? owner), type, ageMs: null, keepsAlive, createdAt: null };
   if (Object.keys(details).length > 0) r.details = details;
   return r;
 }
