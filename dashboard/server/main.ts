@@ -36,6 +36,8 @@ export interface DashboardOptions {
   log?: (line: string) => void;
   /** Folder of the built page (default: dist/dashboard-ui of this package). */
   uiDir?: string;
+  /** Ping period that finds dead peers (default 30 s). */
+  pingMs?: number;
 }
 
 export interface RunningDashboard {
@@ -154,7 +156,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
         ws.ping();
       }
     }
-  }, PING_MS);
+  }, options.pingMs ?? PING_MS);
   pinger.unref();
 
   await new Promise<void>((resolvePromise, reject) => {

@@ -17,11 +17,12 @@ export interface DashboardProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startDashboardProcess(opts: { port?: number; data?: string; token?: string; open?: string[]; host?: string }): Promise<DashboardProcess> {
+export async function startDashboardProcess(opts: { port?: number; data?: string; token?: string; open?: string[]; host?: string; pingMs?: number }): Promise<DashboardProcess> {
   const args = [join(FIXTURES, 'dashboard-server.mjs'), '--port', String(opts.port ?? 0)];
   if (opts.data) args.push('--data', opts.data);
   if (opts.token) args.push('--token', opts.token);
   if (opts.host) args.push('--host', opts.host);
+  if (opts.pingMs) args.push('--ping-ms', String(opts.pingMs));
   for (const f of opts.open ?? []) args.push('--open', f);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];

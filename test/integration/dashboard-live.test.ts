@@ -66,4 +66,25 @@ describe('/live with a slow browser', () => {
     expect(slowBlocks).toBeGreaterThan(0);
     for (const c of [slow, fast, agent]) c.ws.close();
   });
+
+  it('keeps answering peers connected across ping rounds and drops the ones that stopped answering', async () => {
+    const pinging = await startDashboardProcess({ pingMs: 150 });
+    try {
+      const agent = await connect(`ws://127.0.0.1:${pinging.port}/ingest`);
+      const browser = await connect(`ws://127.0.0.1:${pinging.port}/live`);
+      // A peer whose machine vanished: its socket stays open but nothing answers a ping.
+      const dead = await connect(`ws://127.0.0.1:${pinging.port}/live`, { autoPong: false });
+      const deadClosed = await Promise.race([dead.closed, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      expect(deadClosed?.code).toBe(1006);
+      agent.ws.send(JSON.stringify({ seq: 0, messages: [hello('ping-run')] }));
+      await waitFor(() => agent.received.length === 1, 5000, 'ack after ping rounds');
+      await waitFor(() => liveMessages(browser.received).some((m) => m.run === 'ping-run'), 5000, 'live after ping rounds');
+      expect(agent.ws.readyState).toBe(agent.ws.OPEN);
+      expect(browser.ws.readyState).toBe(browser.ws.OPEN);
+      agent.ws.close();
+      browser.ws.close();
+    } finally {
+      await pinging.stop();
+    }
+  });
 });
