@@ -20,6 +20,7 @@ import { installShutdown, type ShutdownHandle } from './shutdown/install.js';
 import { CAPTURE_KEY, type CaptureResult, type WorkerInit, type FromWorker } from './worker-messages.js';
 import { PROTOCOL_VERSION, AGENT_VERSION } from '../shared/version.js';
 import type { Unstamped, Hello } from '../shared/protocol.js';
+import { AppOtelHook } from './otel/app-hook.js';
 
 const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
 /** dist/ of the package: frames from here are the agent's, never the app's. */
@@ -61,6 +62,7 @@ class Agent implements RunningAgent {
   private internalDepth = 0;
   private readonly warned = new Set<string>();
   private stopped = false;
+  private otelHook: AppOtelHook | null = null;
 
   constructor(readonly config: AgentConfig, warnings: readonly string[]) {
     const agent = this;
@@ -69,7 +71,10 @@ class Agent implements RunningAgent {
       run: this.run,
       shared: this.shared,
       frameOptions: { includeNodeModules: config.nodeModules, ignorePrefixes: [PACKAGE_DIST] },
-      record: (message, urgent) => agent.channel.push(message, urgent),
+      record: (message, urgent) => {
+        agent.channel.push(message, urgent);
+        agent.otelHook?.handle(message);
+      },
       flushSync: (timeoutMs) => agent.channel.flushSync(timeoutMs),
       internal: (fn) => agent.internal(fn),
       get inInternal() {
@@ -78,6 +83,9 @@ class Agent implements RunningAgent {
       warn: (message) => agent.warn(message),
     };
     for (const w of warnings) this.warn(w);
+    if (config.otel) {
+      this.otelHook = new AppOtelHook({ version: AGENT_VERSION, warn: (m) => this.warn(m), publish: (bits) => Atomics.store(this.shared.i32, I.appOtel, bits) });
+    }
 
     // The tracker goes first so that it sees (and excludes) the agent's own resources.
     this.tracker = new ResourceTracker(this.context);
@@ -94,6 +102,8 @@ class Agent implements RunningAgent {
     this.loop = new LoopSampler(this.context);
     this.heartbeat = new Heartbeat(this.shared, config.heartbeatMs, config.blockThresholdMs, (stretch) => {
       const slow = this.syncio?.slowCallWithin(stretch.startedAt, stretch.startedAt + stretch.durationMs) ?? null;
+      // Before the worker ends the block: the app may have registered its tracer since the last sample.
+      this.otelHook?.refresh();
       this.worker?.postMessage({ kind: 'blockMeasured', block: { ...stretch, syncCall: slow } });
     });
     this.internal(() => {
@@ -153,6 +163,7 @@ class Agent implements RunningAgent {
       });
       worker.on('message', (msg: FromWorker) => {
         if (msg && msg.kind === 'warning') this.warn(msg.message);
+        else if (msg && msg.kind === 'otelBlock') this.otelHook?.handle(msg.block);
       });
       worker.on('error', (err) => {
         this.warn(`agent worker failed (${err.message}); the app carries on without recording`);

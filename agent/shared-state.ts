@@ -14,6 +14,8 @@ export const I = {
   workerReady: 3,
   /** Set to 1 by the main thread when the process is exiting: the worker stops capturing stacks. */
   exiting: 4,
+  /** APP_OWNS_* bits (agent/otel/app-hook.ts): parts of the OTel export the app's own providers took over. */
+  appOtel: 5,
   length: 8,
 } as const;
 

@@ -1,6 +1,6 @@
 // What the main thread and the agent worker say to each other (never leaves the process).
 import type { AgentConfig } from './config.js';
-import type { Frame, Message } from '../shared/protocol.js';
+import type { BlockEvent, Frame, Message } from '../shared/protocol.js';
 
 export interface WorkerInit {
   /** Marks the worker so the preload, which NODE_OPTIONS also runs in it, stays off. */
@@ -25,7 +25,7 @@ export type ToWorker =
   | { kind: 'records'; records: Message[]; flushSeq?: number }
   | { kind: 'blockMeasured'; block: MeasuredBlock };
 
-export type FromWorker = { kind: 'warning'; message: string };
+export type FromWorker = { kind: 'warning'; message: string } | { kind: 'otelBlock'; block: BlockEvent };
 
 /** globalThis[Symbol.for(CAPTURE_KEY)] is the function the worker evaluates on the blocked main thread. */
 export const CAPTURE_KEY = 'loopscope.capture';

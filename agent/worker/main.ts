@@ -96,7 +96,12 @@ function setup(): Watchdog | null {
   if (config.otel) {
     sinks.push(
       new DeferredSink(
-        import('./otel/sink.js').then((m) => m.createOtelSink(init, warn)),
+        import('./otel/sink.js').then((m) =>
+          m.createOtelSink(init, warn, {
+            appOwns: () => Atomics.load(init.i32, I.appOtel),
+            forwardBlock: (block) => parentPort?.postMessage({ kind: 'otelBlock', block } satisfies FromWorker),
+          }),
+        ),
         config.queueMax,
         (err) => warn(`OpenTelemetry export is off: ${errorMessage(err)}`),
       ),
