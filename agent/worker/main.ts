@@ -3,6 +3,7 @@
 // stdout/stderr are the app's), never keeps the process alive (the main side unrefs it), and when
 // something fails it tells the main thread once and carries on.
 import { workerData, parentPort } from 'node:worker_threads';
+import { writeSync } from 'node:fs';
 import type { WorkerInit, ToWorker, FromWorker } from '../worker-messages.js';
 import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
@@ -15,11 +16,17 @@ import { calibrateEntryFrames } from './entry-frames.js';
 
 const init = workerData as WorkerInit;
 const warned = new Set<string>();
+/** A flush the main thread waits for (Atomics.wait): it cannot read a posted warning then. */
+let exitFlushes = 0;
 
 function warn(message: string): void {
   if (warned.has(message)) return;
   warned.add(message);
   try {
+    if (exitFlushes > 0) {
+      writeSync(2, `loopscope: ${message}\n`);
+      return;
+    }
     const msg: FromWorker = { kind: 'warning', message };
     parentPort?.postMessage(msg);
   } catch {
@@ -144,10 +151,12 @@ parentPort?.on('message', (msg: ToWorker) => {
       ack(flushSeq);
       return;
     }
-    void flushSinks().then(
-      () => ack(flushSeq),
-      () => ack(flushSeq),
-    );
+    exitFlushes++;
+    const done = (): void => {
+      exitFlushes--;
+      ack(flushSeq);
+    };
+    void flushSinks().then(done, done);
   } catch (err) {
     warn(`agent worker failed on a message: ${(err as Error).message}`);
     if (msg && msg.kind === 'records' && msg.flushSeq !== undefined) ack(msg.flushSeq);
