@@ -140,7 +140,10 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   const stepAside = createStepAside(ctx, SIGNALS, onSignal as (signal: NodeJS.Signals) => void, () => installed);
   const mainBlocked = (): void => stepAside.mainBlocked();
 
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+  // internal: the SignalWraps these create are the agent's, not the app's.
+  ctx.internal(() => {
+    for (const signal of SIGNALS) process.on(signal, onSignal);
+  });
   Object.defineProperty(globalThis, Symbol.for(MAIN_BLOCKED_KEY), { value: mainBlocked, configurable: true, enumerable: false, writable: true });
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtExceptionMonitor', onMonitor);

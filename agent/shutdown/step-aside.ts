@@ -28,7 +28,9 @@ export function createStepAside(
     const out = removed;
     removed = null;
     if (!out || !isInstalled()) return;
-    for (const signal of out) if (!process.listeners(signal).includes(listener)) process.on(signal, listener);
+    ctx.internal(() => {
+      for (const signal of out) if (!process.listeners(signal).includes(listener)) process.on(signal, listener);
+    });
   };
 
   return {
