@@ -4,7 +4,7 @@
 // takes from the agent's send to its arrival on /live. N steps up; the answer is the largest N
 // whose p99 stays under 1 s with nothing lost, with the dashboard's CPU and RSS at that step.
 //
-//   npm run build && node bench/dashboard-load.js [--steps 50,100,200,500,800,1000] [--measure 10]
+//   npm run build && node bench/dashboard-load.js [--steps 50,100,200,500,800,1000,...] [--measure 10] [--json]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '50,100,200,500,800,1000' },
+    steps: { type: 'string', default: '50,100,200,500,800,1000,1500,2000,3000,4000,5000' },
     warmup: { type: 'string', default: '3' },
     measure: { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
