@@ -58,7 +58,7 @@ function buildProgram(): Command {
 
   program
     .command('run')
-    .description('run a command with the agent preloaded in every node process it starts')
+    .description('run a command with the agent preloaded in every node process it starts (give --record or --dashboard)')
     .argument('<command...>', 'the command and its arguments (put them after --)')
     .option('--dashboard <url>', 'stream to a dashboard, e.g. ws://127.0.0.1:7777 (LOOPSCOPE_DASHBOARD)')
     .option('--record <file>', 'write an NDJSON recording; %p is replaced by the pid (LOOPSCOPE_RECORD)')

@@ -51,6 +51,11 @@ export function runCommand(command: string[], options: RunCommandOptions): Promi
   if (command.length === 0) throw new CliError('nothing to run: give the command after --, e.g. loopscope run -- node app.js', 2);
   if (!existsSync(PRELOAD_PATH)) throw new CliError(`the agent is not built: ${PRELOAD_PATH} is missing`);
   const env = buildEnv(options);
+  // Without a destination the agent stays off (and says so in every process): refuse up front.
+  const otel = (env.LOOPSCOPE_OTEL ?? '').trim().toLowerCase();
+  if (!env.LOOPSCOPE_RECORD && !env.LOOPSCOPE_DASHBOARD && !['1', 'true', 'yes', 'on'].includes(otel)) {
+    throw new CliError('nowhere to send what the agent sees: give --record FILE or --dashboard URL (or set LOOPSCOPE_OTEL=1)', 2);
+  }
   const [file, ...args] = command as [string, ...string[]];
   const child = spawn(file, args, { stdio: 'inherit', env, shell: process.platform === 'win32' });
 

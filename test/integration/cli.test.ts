@@ -135,7 +135,7 @@ describe('loopscope run', () => {
   it('forwards SIGTERM to the command and dies by it', async () => {
     const p = runNode(CLI, {
       agent: false,
-      args: ['run', '--mode', 'lite', '--', process.execPath, '-e', 'setInterval(() => {}, 1000); console.log("up")'],
+      args: ['run', '--mode', 'lite', '--record', join(dir, 'sig.ndjson'), '--', process.execPath, '-e', 'setInterval(() => {}, 1000); console.log("up")'],
       env: { LOOPSCOPE_RECORD: undefined, NODE_OPTIONS: undefined },
       onStdout: (chunk, child) => {
         if (chunk.includes('up')) child.kill('SIGTERM');
@@ -146,10 +146,13 @@ describe('loopscope run', () => {
   });
 
   it('reports a missing command and bad options', async () => {
-    const missing = await cli(['run', '--', 'loopscope-no-such-command']);
+    const nowhere = await cli(['run', '--', process.execPath, '-e', '0']);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('give --record FILE or --dashboard URL');
+    const missing = await cli(['run', '--record', join(dir, 'never.ndjson'), '--', 'loopscope-no-such-command']);
     expect(missing.code).toBe(127);
     expect(missing.stderr).toContain('command not found');
-    const mode = await cli(['run', '--mode', 'turbo', '--', 'true']);
+    const mode = await cli(['run', '--mode', 'turbo', '--record', join(dir, 'never.ndjson'), '--', 'true']);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('Allowed choices are lite, default, deep');
     const nothing = await cli(['run']);
