@@ -105,6 +105,11 @@ function buildProgram(): Command {
 }
 
 async function main(argv: string[] = process.argv): Promise<void> {
+  // `loopscope report run.ndjson | head`: a reader that leaves early is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = buildProgram();
   try {
     if (argv.length <= 2) {
