@@ -1,7 +1,7 @@
 // The agent on the app's main thread: starts the worker, the heartbeat and the recorders, and
 // hands their records to the worker. It records and never sends: serialising, writing and
 // networking happen in the worker, off the app's thread.
-import { Worker } from 'node:worker_threads';
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { executionAsyncResource } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,7 @@ class Agent implements RunningAgent {
   private internalDepth = 0;
   private readonly warned = new Set<string>();
   private stopped = false;
+  private warnPort: MessagePort | null = null;
   private otelHook: AppOtelHook | null = null;
 
   constructor(readonly config: AgentConfig, warnings: readonly string[]) {
@@ -75,7 +76,11 @@ class Agent implements RunningAgent {
         agent.channel.push(message, urgent);
         agent.otelHook?.handle(message);
       },
-      flushSync: (timeoutMs) => agent.channel.flushSync(timeoutMs),
+      flushSync: (timeoutMs) => {
+        const done = agent.channel.flushSync(timeoutMs);
+        agent.drainWarnings();
+        return done;
+      },
       internal: (fn) => agent.internal(fn),
       get inInternal() {
         return agent.internalDepth > 0;
@@ -142,7 +147,26 @@ class Agent implements RunningAgent {
     }
   }
 
+  /** Prints what the worker warned about while the main thread could not listen (exit flush). */
+  drainWarnings(): void {
+    if (!this.warnPort) return;
+    try {
+      for (let m = receiveMessageOnPort(this.warnPort); m; m = receiveMessageOnPort(this.warnPort)) {
+        const msg = m.message as FromWorker;
+        if (msg && msg.kind === 'warning') this.warn(msg.message);
+      }
+    } catch {
+      // port closed
+    }
+  }
+
   private startWorker(): Worker | null {
+    const { port1, port2 } = new MessageChannel();
+    this.warnPort = port1;
+    port1.on('message', (msg: FromWorker) => {
+      if (msg && msg.kind === 'warning') this.warn(msg.message);
+    });
+    port1.unref();
     const init: WorkerInit = {
       loopscopeAgentWorker: true,
       i32: this.shared.i32,
@@ -151,10 +175,12 @@ class Agent implements RunningAgent {
       run: this.run,
       syncApis: SYNC_API_NAMES,
       agentDir: PACKAGE_DIST,
+      warnPort: port2,
     };
     try {
       const worker = new Worker(join(AGENT_DIR, 'worker', 'main.js'), {
         workerData: init,
+        transferList: [port2],
         // true: the worker's output goes to streams nobody reads. false would make Node open the
         // app's process.stdout/stderr right now, adding pipe handles the app did not create.
         stdout: true,
@@ -162,8 +188,7 @@ class Agent implements RunningAgent {
         name: 'loopscope-agent',
       });
       worker.on('message', (msg: FromWorker) => {
-        if (msg && msg.kind === 'warning') this.warn(msg.message);
-        else if (msg && msg.kind === 'otelBlock') this.otelHook?.handle(msg.block);
+        if (msg && msg.kind === 'otelBlock') this.otelHook?.handle(msg.block);
       });
       worker.on('error', (err) => {
         this.warn(`agent worker failed (${err.message}); the app carries on without recording`);

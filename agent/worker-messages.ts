@@ -1,4 +1,5 @@
 // What the main thread and the agent worker say to each other (never leaves the process).
+import type { MessagePort } from 'node:worker_threads';
 import type { AgentConfig } from './config.js';
 import type { BlockEvent, Frame, Message } from '../shared/protocol.js';
 
@@ -13,6 +14,8 @@ export interface WorkerInit {
   syncApis: readonly string[];
   /** Where the agent's own files live, so its frames never count as the app's. */
   agentDir: string;
+  /** Warnings for the main thread to print (read synchronously after an exit flush). */
+  warnPort: MessagePort;
 }
 
 export interface MeasuredBlock {

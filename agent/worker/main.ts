@@ -3,7 +3,6 @@
 // stdout/stderr are the app's), never keeps the process alive (the main side unrefs it), and when
 // something fails it tells the main thread once and carries on.
 import { workerData, parentPort } from 'node:worker_threads';
-import { writeSync } from 'node:fs';
 import type { WorkerInit, ToWorker, FromWorker } from '../worker-messages.js';
 import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
@@ -16,19 +15,15 @@ import { calibrateEntryFrames } from './entry-frames.js';
 
 const init = workerData as WorkerInit;
 const warned = new Set<string>();
-/** A flush the main thread waits for (Atomics.wait): it cannot read a posted warning then. */
-let exitFlushes = 0;
 
 function warn(message: string): void {
   if (warned.has(message)) return;
   warned.add(message);
   try {
-    if (exitFlushes > 0) {
-      writeSync(2, `loopscope: ${message}\n`);
-      return;
-    }
+    // Its own port: the main thread can read it synchronously after an exit flush, when its loop
+    // no longer turns (receiveMessageOnPort).
     const msg: FromWorker = { kind: 'warning', message };
-    parentPort?.postMessage(msg);
+    init.warnPort.postMessage(msg);
   } catch {
     // the main thread is gone: nobody left to tell
   }
@@ -151,12 +146,10 @@ parentPort?.on('message', (msg: ToWorker) => {
       ack(flushSeq);
       return;
     }
-    exitFlushes++;
-    const done = (): void => {
-      exitFlushes--;
-      ack(flushSeq);
-    };
-    void flushSinks().then(done, done);
+    void flushSinks().then(
+      () => ack(flushSeq),
+      () => ack(flushSeq),
+    );
   } catch (err) {
     warn(`agent worker failed on a message: ${(err as Error).message}`);
     if (msg && msg.kind === 'records' && msg.flushSeq !== undefined) ack(msg.flushSeq);
