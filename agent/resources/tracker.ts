@@ -1,11 +1,13 @@
 // What the app has open, where it was created and for how long. Counts come from
-// getActiveResourcesInfo() every interval; creation sites from an async_hooks hook with only an
-// `init` callback (no destroy, no promiseResolve: see the brief's measurements), which returns at
-// once for per-request types and keeps a lazily formatted stack, under a per-second budget, for
-// long-lived ones. Liveness is read from the resources themselves (liveness.ts).
+// getActiveResourcesInfo() every interval. Creation sites are kept as lazily formatted stacks,
+// under a per-second budget, for long-lived resources only; liveness is read from the resources
+// themselves (liveness.ts), never from a destroy hook.
 //
-// Modes: lite installs no hook at all (counts and _getActiveHandles only); default as above; deep
-// adds promise counts and callback timing (deep.ts).
+// Modes: lite keeps no creation sites (counts and _getActiveHandles only). default catches
+// long-lived resources where the app creates them, through wrapped APIs (api-sites.ts), because
+// any async_hooks hook makes every promise call into JS: an empty init-only hook alone measured
+// 0.93 of an async HTTP handler's throughput. deep installs an async_hooks hook with `init` (which
+// sees every resource, also those made by native addons) plus promise counts and callback timing.
 import { createHook, type AsyncHook } from 'node:async_hooks';
 import type { AgentContext } from '../context.js';
 import type { CallbackResource, Frame, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
@@ -13,9 +15,10 @@ import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTI
 import { Registry, type Entry, type StackHolder } from './registry.js';
 import { detailsOf, keepsAlive, isAlive } from './liveness.js';
 import { OwnResources } from './own.js';
-import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
+import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId, syntheticId } from './active.js';
 import { DeepRecorder } from './deep.js';
 import { installListenSites, uninstallListenSites } from './listen-site.js';
+import { installApiSites, uninstallApiSites, type ApiSiteSink, type OwnerKind } from './api-sites.js';
 
 export interface ResourceSnapshot {
   resources: LiveResource[];
@@ -33,6 +36,24 @@ const DEMOTE_PER_INTERVAL = 200;
 const PER_REQUEST_LIKE_MIN = 50;
 /** Server async ids remembered to recognise accepted connections. */
 const MAX_SERVER_IDS = 10_000;
+
+/** Owners waiting for their handle at most this long (a listen() on a host name waits for DNS). */
+const PENDING_MAX_MS = 30_000;
+const MAX_PENDING = 1000;
+
+interface PendingOwner {
+  ref: WeakRef<object>;
+  holder: StackHolder | null;
+  kind: OwnerKind;
+  at: number;
+}
+
+const HANDLE_HOOK_TYPES: Record<OwnerKind, Record<string, string>> = {
+  server: { TCP: 'TCPSERVERWRAP', Pipe: 'PIPESERVERWRAP' },
+  socket: { TCP: 'TCPWRAP', Pipe: 'PIPEWRAP' },
+  child: { Process: 'PROCESSWRAP' },
+  watcher: { FSEvent: 'FSEVENTWRAP' },
+};
 
 interface TimerFields {
   _idleTimeout?: number;
@@ -56,6 +77,10 @@ export class ResourceTracker {
   private perRequestLeft = 0;
   private lastDropNotice = 0;
   private promisesCreated = 0;
+  private apiSites = false;
+  private timersCreated = 0;
+  /** Owners whose native handle did not exist yet when they were created (listen on a host name). */
+  private pending: PendingOwner[] = [];
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
@@ -65,7 +90,16 @@ export class ResourceTracker {
 
   /** Installs the async_hooks tracker for the configured mode (nothing in lite mode). */
   enable(): void {
-    if (this.hook || this.ctx.config.mode === 'lite') return;
+    if (this.hook || this.apiSites || this.ctx.config.mode === 'lite') return;
+    if (this.ctx.config.mode === 'default') {
+      try {
+        installApiSites(this.apiSink());
+        this.apiSites = true;
+      } catch (err) {
+        this.ctx.warn(`resource tracking is off (${(err as Error).message})`);
+      }
+      return;
+    }
     const init = this.makeInit();
     const deep = this.deep;
     try {
@@ -99,6 +133,8 @@ export class ResourceTracker {
 
   disable(): void {
     uninstallListenSites();
+    if (this.apiSites) uninstallApiSites();
+    this.apiSites = false;
     try {
       this.hook?.disable();
     } catch {
@@ -143,26 +179,11 @@ export class ResourceTracker {
         } else if (!KNOWN_LONG_LIVED.has(type) && this.demoted.has(type)) {
           return;
         }
-        if (this.registry.full) {
-          this.registry.dropped++;
-          return;
-        }
+        const admit = this.admit(perRequestLike);
+        if (admit === 'no') return;
         const now = Date.now();
         let holder: StackHolder | null = null;
-        if (now - this.budgetWindow >= 1000) {
-          this.budgetWindow = now;
-          this.budgetLeft = ctx.config.stackBudget;
-          this.perRequestLeft = Math.max(PER_REQUEST_LIKE_MIN, ctx.config.stackBudget);
-        }
-        // One-shot timers of a second or more and outgoing connections are often per request (a
-        // request deadline, a call to another service): tracking each would cost ~2 us at the
-        // app's request rate, so only so many a second are tracked; the rest are counted.
-        if (perRequestLike) {
-          if (this.perRequestLeft <= 0) return;
-          this.perRequestLeft--;
-        }
-        if (this.budgetLeft > 0) {
-          this.budgetLeft--;
+        if (admit === 'stack') {
           holder = {};
           const prev = Error.stackTraceLimit;
           Error.stackTraceLimit = STACK_FRAMES;
@@ -172,8 +193,6 @@ export class ResourceTracker {
           } finally {
             Error.stackTraceLimit = prev;
           }
-        } else {
-          this.stacksSkipped++;
         }
         const entry: Entry = {
           id: asyncId,
@@ -191,6 +210,115 @@ export class ResourceTracker {
       }
     };
     return init;
+  }
+
+  /**
+   * Whether to track a new long-lived resource, and with a stack or without (budget spent).
+   * One-shot timers of a second or more and outgoing connections are often per request (a
+   * request deadline, a call to another service): tracking each would cost ~2 us at the app's
+   * request rate, so only so many a second are tracked; the rest are counted.
+   */
+  private admit(perRequestLike: boolean): 'no' | 'bare' | 'stack' {
+    if (this.registry.full) {
+      this.registry.dropped++;
+      return 'no';
+    }
+    const now = Date.now();
+    if (now - this.budgetWindow >= 1000) {
+      this.budgetWindow = now;
+      this.budgetLeft = this.ctx.config.stackBudget;
+      this.perRequestLeft = Math.max(PER_REQUEST_LIKE_MIN, this.ctx.config.stackBudget);
+    }
+    if (perRequestLike) {
+      if (this.perRequestLeft <= 0) return 'no';
+      this.perRequestLeft--;
+    }
+    if (this.budgetLeft > 0) {
+      this.budgetLeft--;
+      return 'stack';
+    }
+    this.stacksSkipped++;
+    return 'bare';
+  }
+
+  private apiSink(): ApiSiteSink {
+    return {
+      admit: (perRequestLike) => this.admit(perRequestLike),
+      internal: () => this.ctx.inInternal,
+      countTimer: () => {
+        this.timersCreated++;
+      },
+      timer: (timeout, holder) => {
+        const entry: Entry = {
+          id: timerAsyncId(timeout),
+          hookType: 'Timeout',
+          type: 'Timeout',
+          at: Date.now(),
+          owned: false,
+          ref: new WeakRef(timeout),
+          holder,
+        };
+        this.registry.add(entry);
+        this.byResource.set(timeout, entry);
+      },
+      worker: (worker, holder) => {
+        const key = Object.getOwnPropertySymbols(worker).find((sym) => sym.description === 'kHandle');
+        const handle = key ? (worker as Record<symbol, unknown>)[key] : undefined;
+        if (!handle || typeof handle !== 'object' || this.byResource.has(handle)) return;
+        this.created.set('WORKER', (this.created.get('WORKER') ?? 0) + 1);
+        const entry: Entry = {
+          id: syntheticId(handle),
+          hookType: 'WORKER',
+          type: wireName('WORKER'),
+          at: Date.now(),
+          owned: false,
+          ref: new WeakRef(handle),
+          holder,
+        };
+        this.registry.add(entry);
+        this.byResource.set(handle, entry);
+      },
+      owner: (owner, holder, kind) => {
+        const pending: PendingOwner = { ref: new WeakRef(owner), holder, kind, at: Date.now() };
+        if (!this.resolveOwner(pending) && this.pending.length < MAX_PENDING) this.pending.push(pending);
+      },
+    };
+  }
+
+  /** Registers an owner's native handle once it exists; false while it does not yet. */
+  private resolveOwner(p: PendingOwner): boolean {
+    const owner = p.ref.deref();
+    if (!owner) return true;
+    const handle = (owner as { _handle?: unknown })._handle;
+    if (!handle || typeof handle !== 'object') return false;
+    if (this.byResource.has(handle)) return true;
+    const hookType = HANDLE_HOOK_TYPES[p.kind][(handle as { constructor?: { name?: string } }).constructor?.name ?? ''];
+    if (!hookType) return true;
+    this.created.set(hookType, (this.created.get(hookType) ?? 0) + 1);
+    if (this.registry.full) {
+      this.registry.dropped++;
+      return true;
+    }
+    const getAsyncId = (handle as { getAsyncId?: () => unknown }).getAsyncId;
+    const id = typeof getAsyncId === 'function' ? Number(getAsyncId.call(handle)) : NaN;
+    const entry: Entry = {
+      id: Number.isInteger(id) ? id : syntheticId(handle),
+      hookType,
+      type: wireName(hookType),
+      at: p.at,
+      owned: OWNED_HANDLE_TYPES.has(hookType),
+      ref: new WeakRef(handle),
+      holder: p.holder,
+    };
+    this.registry.add(entry);
+    this.byResource.set(handle, entry);
+    return true;
+  }
+
+  private resolvePending(): void {
+    if (this.pending.length === 0) return;
+    const now = Date.now();
+    this.pending = this.pending.filter((p) => !this.resolveOwner(p) && now - p.at < PENDING_MAX_MS);
   }
 
   /** The type and creation site of an async resource (executionAsyncResource() of a blocked callback). */
@@ -222,9 +350,12 @@ export class ResourceTracker {
     const byType = this.own.subtractFrom(this.counter.forSample());
     const out: Unstamped<ResourcesSample> = { type: 'resources', byType, oldest: [], tracked: 0 };
     if (this.ctx.config.mode !== 'lite') {
+      this.resolvePending();
       const created: Record<string, number> = {};
       if (this.promisesCreated > 0) created.PROMISE = this.promisesCreated;
       this.promisesCreated = 0;
+      if (this.timersCreated > 0) created.Timeout = this.timersCreated;
+      this.timersCreated = 0;
       for (const [k, v] of this.created) {
         created[k] = v;
         if (v > DEMOTE_PER_INTERVAL && !KNOWN_LONG_LIVED.has(k) && !HOT_TYPES.has(k)) this.demoted.add(k);
@@ -329,6 +460,7 @@ export class ResourceTracker {
     const listedRefd = new Map<string, number>();
     const seenHandles = new Set<object>();
     try {
+      this.resolvePending();
       for (const e of this.registry.entries) {
         const res = e.ref.deref();
         if (!res) continue;
@@ -372,6 +504,17 @@ export class ResourceTracker {
     }
     return { resources, truncated };
   }
+}
+
+/** A Timeout's async id: its Symbol.toPrimitive (what clearTimeout(number) relies on). */
+function timerAsyncId(timeout: object): number {
+  try {
+    const id = Number((timeout as { [Symbol.toPrimitive]?: () => unknown })[Symbol.toPrimitive]?.());
+    if (Number.isInteger(id)) return id;
+  } catch {
+    // fall through
+  }
+  return syntheticId(timeout);
 }
 
 function isAliveEntry(e: Entry, res: object): boolean {
