@@ -8,6 +8,8 @@ export class DeferredSink implements Sink {
   private inner: Sink | null = null;
   private failed = false;
   private held: Message[] = [];
+  /** The run's hello is never dropped: without it a reader cannot name the process. */
+  private hello: Message | null = null;
   private dropped = 0;
   private readonly ready: Promise<void>;
 
@@ -22,6 +24,8 @@ export class DeferredSink implements Sink {
         const held = this.held;
         this.held = [];
         if (this.dropped > 0 && held.length > 0) held.unshift(this.dropNotice(held[0]!.run));
+        if (this.hello && !held.includes(this.hello)) held.unshift(this.hello);
+        this.hello = null;
         try {
           if (held.length > 0) sink.write(held);
         } catch (err) {
@@ -55,6 +59,7 @@ export class DeferredSink implements Sink {
     }
     if (this.failed) return;
     for (const m of messages) {
+      if (m.type === 'hello' && this.hello === null) this.hello = m;
       if (this.held.length >= this.maxHeld) {
         this.held.shift();
         this.dropped++;
