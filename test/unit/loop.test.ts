@@ -5,35 +5,16 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoopSampler } from '../../agent/loop.js';
-import { resolveConfig } from '../../agent/config.js';
-import { createSharedState } from '../../agent/shared-state.js';
 import type { AgentContext } from '../../agent/context.js';
+import { testContext } from '../helpers/context.js';
 import { ROOT } from '../helpers/run-node.js';
 
 function context(): AgentContext {
-  let depth = 0;
-  return {
-    config: resolveConfig({}, {}).config,
-    run: 'test',
-    shared: createSharedState(),
-    frameOptions: {},
-    record: () => undefined,
-    flushSync: () => true,
-    internal: (fn) => {
-      depth++;
-      try {
-        return fn();
-      } finally {
-        depth--;
-      }
-    },
-    get inInternal() {
-      return depth > 0;
-    },
+  return testContext({}, {
     warn: (m) => {
       throw new Error(m);
     },
-  };
+  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

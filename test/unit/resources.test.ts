@@ -4,36 +4,16 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ResourceTracker } from '../../agent/resources/tracker.js';
-import { resolveConfig, type AgentOptions } from '../../agent/config.js';
-import { createSharedState } from '../../agent/shared-state.js';
+import type { AgentOptions } from '../../agent/config.js';
 import type { AgentContext } from '../../agent/context.js';
+import { testContext } from '../helpers/context.js';
 import type { Unstamped } from '../../shared/protocol.js';
 import { ROOT } from '../helpers/run-node.js';
 
 const THIS_FILE = import.meta.filename;
 
 function context(options: AgentOptions, records: Unstamped[] = []): AgentContext {
-  let depth = 0;
-  return {
-    config: resolveConfig(options, {}).config,
-    run: 'test',
-    shared: createSharedState(),
-    frameOptions: { ignorePrefixes: [join(ROOT, 'agent'), join(ROOT, 'shared')] },
-    record: (m) => records.push(m),
-    flushSync: () => true,
-    internal: (fn) => {
-      depth++;
-      try {
-        return fn();
-      } finally {
-        depth--;
-      }
-    },
-    get inInternal() {
-      return depth > 0;
-    },
-    warn: () => undefined,
-  };
+  return testContext(options, { records, frameOptions: { ignorePrefixes: [join(ROOT, 'agent'), join(ROOT, 'shared')] } });
 }
 
 const trackers: ResourceTracker[] = [];

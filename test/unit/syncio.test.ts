@@ -4,9 +4,10 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createRequire } from 'node:module';
 import { execSync } from 'node:child_process';
 import { SyncioRecorder, SYNC_API_NAMES } from '../../agent/syncio.js';
-import { resolveConfig, type AgentOptions } from '../../agent/config.js';
-import { createSharedState, I, F, epochNow } from '../../agent/shared-state.js';
+import type { AgentOptions } from '../../agent/config.js';
+import { I, F, epochNow } from '../../agent/shared-state.js';
 import type { AgentContext } from '../../agent/context.js';
+import { testContext } from '../helpers/context.js';
 
 const require = createRequire(import.meta.url);
 const fs = require('node:fs') as typeof import('node:fs');
@@ -15,27 +16,7 @@ const cp = require('node:child_process') as typeof import('node:child_process');
 const THIS_FILE = import.meta.filename;
 
 function context(options: AgentOptions): AgentContext {
-  let depth = 0;
-  return {
-    config: resolveConfig(options, {}).config,
-    run: 'test',
-    shared: createSharedState(),
-    frameOptions: {},
-    record: () => undefined,
-    flushSync: () => true,
-    internal: (fn) => {
-      depth++;
-      try {
-        return fn();
-      } finally {
-        depth--;
-      }
-    },
-    get inInternal() {
-      return depth > 0;
-    },
-    warn: () => undefined,
-  };
+  return testContext(options);
 }
 
 const installed: SyncioRecorder[] = [];
