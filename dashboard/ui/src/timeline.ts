@@ -72,7 +72,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
     rows.push({
       kind: 'resource',
       label: `${r.type}${r.createdAt?.functionName ? ` · ${r.createdAt.functionName}` : ''}`,
-      sub: `${r.createdAt ? formatWhere(r.createdAt) : 'created before the agent'}${detail ? ` · ${detail}` : ''}`,
+      sub: `${r.createdAt ? formatWhere(r.createdAt) : 'creation site not recorded'}${detail ? ` · ${detail}` : ''}`,
       from: 0,
       to: closed ? r.closedAfterMs! : end,
       // Red: it held the process open; amber: open to the end but unref'd, so harmless to the exit.
@@ -171,7 +171,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
           'div',
           { class: 'still-open' },
           h('h4', {}, sd.end ? 'Still open at the exit' : 'Keeping the process alive'),
-          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), k.createdAt ? ' created at ' : ' created before the agent started', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', k.createdAt ? formatWhere(k.createdAt) : ''))),
+          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), k.createdAt ? ' created at ' : ' (creation site not recorded)', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', k.createdAt ? formatWhere(k.createdAt) : ''))),
         )
       : null,
     sd.end?.error ? h('pre', { class: 'crash' }, sd.end.error) : null,
