@@ -17,6 +17,7 @@
 // window are read for this; after start-up the rule costs nothing.
 // Default imports are the CommonJS module objects that require() returns and that are patched;
 // ESM named exports are refreshed from them with syncBuiltinESMExports().
+import { mirrorFunction } from './mirror-function.js';
 import fs from 'node:fs';
 import childProcess from 'node:child_process';
 import zlib from 'node:zlib';
@@ -182,17 +183,11 @@ export class SyncioRecorder {
         rec.record(api, started, wrapper);
       }
     };
+    mirrorFunction(wrapper, original);
     try {
-      Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
-      Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
-      for (const key of Reflect.ownKeys(original)) {
-        if (key === 'name' || key === 'length' || key === 'prototype') continue;
-        const d = Object.getOwnPropertyDescriptor(original, key);
-        if (d) Object.defineProperty(wrapper, key, d);
-      }
       Object.defineProperty(wrapper, ORIGINAL, { value: original });
     } catch {
-      // cosmetic
+      // uninstall then leaves this wrapper in place
     }
     return wrapper;
   }

@@ -6,6 +6,8 @@
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { median, pairedRatio } from './lib/stats.js';
 import { getJson, spawnNode, waitExit } from './lib/proc.js';
 
@@ -15,6 +17,8 @@ const rounds = Number(process.argv[2] ?? 5);
 const durationMs = Number(process.argv[3] ?? 3000);
 const warmupMs = 1000;
 const connections = 32;
+const scratch = mkdtempSync(join(tmpdir(), 'loopscope-otel-bench-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 // A collector stand-in that accepts and drops: the export's cost is on the agent side.
 const collector = createServer((req, res) => {
@@ -29,6 +33,9 @@ function envFor(variant) {
   for (const k of Object.keys(env)) if (k.startsWith('LOOPSCOPE_') || k.startsWith('OTEL_')) delete env[k];
   delete env.NODE_OPTIONS;
   if (variant === 'baseline') return { env, preload: [] };
+  // Both agent rows record to a file (the agent stays off without a destination); the otel row
+  // exports on top of it, so the difference between the two rows is the export's own cost.
+  env.LOOPSCOPE_RECORD = join(scratch, `${variant}-%p.ndjson`);
   if (variant === 'otel') {
     env.LOOPSCOPE_OTEL = '1';
     env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;

@@ -11,6 +11,7 @@ import childProcess from 'node:child_process';
 import workerThreads from 'node:worker_threads';
 import { syncBuiltinESMExports } from 'node:module';
 import type { StackHolder } from './registry.js';
+import { mirrorFunction } from '../mirror-function.js';
 
 /** What the tracker does with a resource the app just created. */
 export interface ApiSiteSink {
@@ -64,17 +65,7 @@ function patch(target: object, key: string, make: (original: AnyFn) => AnyFn): v
   const original = t[key];
   if (typeof original !== 'function') return;
   const wrapper = make(original as AnyFn);
-  for (const k of Reflect.ownKeys(original)) {
-    if (k === 'prototype') continue;
-    const d = Object.getOwnPropertyDescriptor(original, k);
-    if (d) {
-      try {
-        Object.defineProperty(wrapper, k, d);
-      } catch {
-        // non-configurable on the wrapper: keep the wrapper's own
-      }
-    }
-  }
+  mirrorFunction(wrapper, original);
   t[key] = wrapper;
   patches.push({ target: t, key, original, wrapper });
 }
