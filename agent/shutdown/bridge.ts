@@ -27,6 +27,8 @@ export interface ShutdownObserver {
    * timers are not the app's leftovers and must not show in a hang report.
    */
   internal<T>(fn: () => T): T;
+  /** What keeps the process alive now, with creation sites, in one line (for the API's deadline message). */
+  keptAliveSummary?(): string;
 }
 
 const KEY = Symbol.for('loopscope.shutdown.observer');

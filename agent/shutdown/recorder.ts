@@ -268,6 +268,19 @@ export class ShutdownRecorder implements ShutdownObserver {
     s.poll.unref();
   }
 
+  keptAliveSummary(): string {
+    const kept = this.snapshot(SNAPSHOT_LIMIT).resources.filter((r) => r.keepsAlive);
+    if (kept.length === 0) return 'nothing';
+    return kept
+      .map((r) => {
+        const at = r.createdAt;
+        if (!at) return r.type;
+        const file = at.file.split(/[\\/]/).pop() ?? at.file;
+        return `${r.type} (${at.functionName ? `${at.functionName} ` : ''}${file}:${at.line})`;
+      })
+      .join(', ');
+  }
+
   private scheduleHang(s: Session): void {
     const after = this.ctx.config.hangAfterMs;
     s.hang = this.ctx.internal(() => setTimeout(() => this.reportHang(s), after));

@@ -67,8 +67,11 @@ function errorMessage(err: unknown): string {
 }
 
 /** What keeps the loop alive now, by type: the deadline report works without the agent too. */
-function stillOpenSummary(): string {
+function stillOpenSummary(observer: ShutdownObserver | undefined): string {
   try {
+    // With the agent: what really keeps the process alive, with creation sites (no stdio pipes).
+    const fromAgent = observer?.keptAliveSummary?.();
+    if (fromAgent) return fromAgent;
     const counts = new Map<string, number>();
     for (const t of process.getActiveResourcesInfo()) counts.set(t, (counts.get(t) ?? 0) + 1);
     if (counts.size === 0) return 'nothing';
@@ -181,7 +184,7 @@ export class CleanupRunner {
   private onDeadline(): void {
     const ms = this.config?.timeoutMs ?? 0;
     const step = this.current ? `while step "${this.current.name}" was running` : 'after the steps';
-    this.log(`deadline of ${ms} ms passed ${step}; still open: ${stillOpenSummary()}; exiting with code ${EXIT_FAILED}`);
+    this.log(`deadline of ${ms} ms passed ${step}; still open: ${stillOpenSummary(this.hooks.observer())}; exiting with code ${EXIT_FAILED}`);
     this.forceExit('timeout', EXIT_FAILED, `overall deadline of ${ms} ms passed`);
   }
 
