@@ -54,6 +54,9 @@ describe.each(cases)('resources, $name', ({ fixture, agent }) => {
     const unrefd = atLine(last.oldest, fixture, lineOf(fixture, '@unrefd'));
     expect(unrefd).toMatchObject({ type: 'Timeout', keepsAlive: false, details: { delayMs: 30_000, repeat: true } });
 
+    const named = atLine(last.oldest, fixture, lineOf(fixture, '@named'));
+    expect(named).toMatchObject({ type: 'Timeout', keepsAlive: false, details: { delayMs: 45_000, repeat: true } });
+
     const server = atLine(last.oldest, fixture, lineOf(fixture, '@server'));
     expect(server).toMatchObject({ type: 'TCPServerWrap', keepsAlive: true, details: { port: app.port } });
 
