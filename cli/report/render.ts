@@ -1,4 +1,5 @@
 // The terminal report: the same object as `--json`, laid out for a person at 80 columns.
+import { formatDetails } from '../../shared/details.js';
 import type { Frame } from '../../shared/protocol.js';
 import type { Report, ReportRun } from '../../shared/report-json.js';
 import { fit, fitFrame, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH } from './format.js';
@@ -119,7 +120,7 @@ function resourceLines(run: ReportRun, o: RenderOptions): string[] {
   if (r.oldest.length === 0) return lines;
   lines.push(`  ${pad('type', 18)} ${padStart('age', 8)}  ${pad('alive', 5)}  created at`);
   for (const res of r.oldest.slice(0, MAX_RESOURCES)) {
-    const details = res.details ? Object.entries(res.details).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+    const details = formatDetails(res.details);
     const row = `  ${pad(res.type, 18)} ${padStart(fmtMs(res.ageMs), 8)}  ${pad(res.keepsAlive ? 'yes' : 'no', 5)}  `;
     const room = WIDTH - row.length;
     const shownDetails = details ? `  ${fit(details, Math.floor(room / 3) - 2)}` : '';

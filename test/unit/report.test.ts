@@ -293,7 +293,7 @@ describe('terminal rendering', () => {
     expect(out).toMatch(/150 ms native/);
     expect(out).toContain('during fs.readFileSync from handler server.js:22');
     expect(out).toMatch(/fs\.readFileSync\s+3\s+162 ms\s+150 ms\s+handler server\.js:22/);
-    expect(out).toMatch(/TCPServerWrap\s+2\.40 s\s+yes\s+listen server\.js:30\s+port=8080/);
+    expect(out).toMatch(/TCPServerWrap\s+2\.40 s\s+yes\s+listen server\.js:30\s+:8080/);
   });
 
   it('draws the shutdown on one time axis: trigger at 0, steps, closes, the exit', () => {

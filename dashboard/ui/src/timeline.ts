@@ -1,5 +1,6 @@
 // The shutdown waterfall: from the trigger to the exit, cleanup steps and the snapshot's resources
 // as bars on one time axis, so the slow step and the handle that never closed stand out.
+import { formatDetails } from '../../../shared/details.js';
 import type { ShutdownState } from '../../../shared/run-state.js';
 import { shutdownOutcome, shutdownResources } from '../../../shared/run-state.js';
 import { h, replaceChildren, s } from './dom.js';
@@ -68,7 +69,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
   const resources = shutdownResources(sd).sort((a, b) => (a.closedAfterMs ?? Infinity) - (b.closedAfterMs ?? Infinity));
   for (const r of resources.slice(0, MAX_RESOURCE_ROWS)) {
     const closed = r.closedAfterMs !== null;
-    const detail = r.details ? Object.entries(r.details).map(([k, v]) => `${k} ${v}`).join(', ') : '';
+    const detail = formatDetails(r.details);
     rows.push({
       kind: 'resource',
       label: `${r.type}${r.createdAt?.functionName ? ` · ${r.createdAt.functionName}` : ''}`,
