@@ -172,7 +172,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
           'div',
           { class: 'still-open' },
           h('h4', {}, sd.end ? 'Still open at the exit' : 'Keeping the process alive'),
-          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), k.createdAt ? ' created at ' : ' (creation site not recorded)', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', k.createdAt ? formatWhere(k.createdAt) : ''))),
+          h('ul', {}, ...stillOpen.map((k) => h('li', {}, h('b', {}, k.type), k.createdAt ? ' created at ' : ' (creation site not recorded)', k.createdAt?.functionName ? h('b', {}, k.createdAt.functionName, ' ') : '', k.createdAt ? formatWhere(k.createdAt) : '', k.details ? h('span', { class: 'muted' }, ` · ${formatDetails(k.details)}`) : null))),
         )
       : null,
     sd.end?.error ? h('pre', { class: 'crash' }, sd.end.error) : null,
