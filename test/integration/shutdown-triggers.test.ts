@@ -144,14 +144,14 @@ describe('shutdown triggers', () => {
 });
 
 describe('a signal while the main thread is blocked', () => {
-  it('with the step-aside hook called, SIGTERM kills the blocked process at once, as without the agent', async () => {
-    const plan = { args: ['block'], signals: [{ signal: 'SIGTERM' as const, afterMs: 400 }] };
+  it('SIGTERM kills the blocked process at once, as without the agent (its listeners step aside)', async () => {
+    const plan = { args: ['block'], signals: [{ signal: 'SIGTERM' as const, afterMs: 1200 }] };
     const without = await runFixture('shutdown-blocked.cjs', { ...plan, agent: false });
     const withAgent = await runFixture('shutdown-blocked.cjs', plan);
     for (const run of [without, withAgent]) {
       expect(run.result).toMatchObject({ code: null, signal: 'SIGTERM', stdout: 'ready\n' });
-      // The block lasts 3 s; the signal came 400 ms after "ready".
-      expect(run.result.durationMs).toBeLessThan(2_500);
+      // The block runs from 0.6 s to 3.6 s after "ready"; the signal came at 1.2 s.
+      expect(run.result.durationMs).toBeLessThan(3_000);
     }
     expect(withAgent.result.stderr).toBe(without.result.stderr);
   });
