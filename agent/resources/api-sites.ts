@@ -10,7 +10,7 @@ import timers from 'node:timers';
 import childProcess from 'node:child_process';
 import workerThreads from 'node:worker_threads';
 import { syncBuiltinESMExports } from 'node:module';
-import type { StackHolder } from './registry.js';
+import { captureStack, type StackHolder } from './stack-capture.js';
 import { mirrorFunction } from '../mirror-function.js';
 
 /** What the tracker does with a resource the app just created. */
@@ -47,16 +47,8 @@ interface Patch {
 
 const patches: Patch[] = [];
 
-function capture(holderOf: AnyFn): StackHolder {
-  const holder: StackHolder = {};
-  const prev = Error.stackTraceLimit;
-  Error.stackTraceLimit = STACK_FRAMES;
-  try {
-    Error.captureStackTrace(holder, holderOf);
-  } finally {
-    Error.stackTraceLimit = prev;
-  }
-  return holder;
+function capture(above: AnyFn): StackHolder {
+  return captureStack(above, STACK_FRAMES);
 }
 
 /** Replaces target[key] with a wrapper that keeps the original's name, length and own symbols (util.promisify.custom). */

@@ -3,7 +3,7 @@
 // holds no frame of the app. listen() is called once per server, so wrapping it to keep a lazily
 // formatted stack on the side costs nothing that matters, and gives such servers their site back.
 import net from 'node:net';
-import type { StackHolder } from './registry.js';
+import { captureStack, type StackHolder } from './stack-capture.js';
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
@@ -19,12 +19,7 @@ export function installListenSites(budgetOk: () => boolean): void {
   const wrapped: Listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     try {
       if (this && typeof this === 'object' && budgetOk()) {
-        const holder: StackHolder = {};
-        const prev = Error.stackTraceLimit;
-        Error.stackTraceLimit = 12;
-        Error.captureStackTrace(holder, wrapped);
-        Error.stackTraceLimit = prev;
-        sites.set(this, holder);
+        sites.set(this, captureStack(wrapped, 12));
       }
     } catch {
       // the site is a nicety; listen() itself must run as before

@@ -22,9 +22,7 @@ function relevantLines(stack: string | undefined): string {
   return out.join('\n');
 }
 
-export interface StackHolder {
-  stack?: string;
-}
+import type { StackHolder } from './stack-capture.js';
 
 export interface Entry {
   readonly id: number;

@@ -12,7 +12,8 @@ import { createHook, type AsyncHook } from 'node:async_hooks';
 import type { AgentContext } from '../context.js';
 import type { CallbackResource, Frame, LiveResource, ResourcesSample, Unstamped } from '../../shared/protocol.js';
 import { HOT_TYPES, KNOWN_LONG_LIVED, OWNED_HANDLE_TYPES, SERVER_TYPES, CONNECTION_TYPES, wireName, callbackTypeOf } from './types.js';
-import { Registry, type Entry, type StackHolder } from './registry.js';
+import { Registry, type Entry } from './registry.js';
+import { captureStack, type StackHolder } from './stack-capture.js';
 import { detailsOf, keepsAlive, isAlive } from './liveness.js';
 import { OwnResources } from './own.js';
 import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId, syntheticId } from './active.js';
@@ -183,17 +184,7 @@ export class ResourceTracker {
         if (admit === 'no') return;
         const now = Date.now();
         let holder: StackHolder | null = null;
-        if (admit === 'stack') {
-          holder = {};
-          const prev = Error.stackTraceLimit;
-          Error.stackTraceLimit = STACK_FRAMES;
-          try {
-            // Formatting is deferred: V8 builds the text on the first read of .stack.
-            Error.captureStackTrace(holder, init);
-          } finally {
-            Error.stackTraceLimit = prev;
-          }
-        }
+        if (admit === 'stack') holder = captureStack(init, STACK_FRAMES);
         const entry: Entry = {
           id: asyncId,
           hookType: type,
