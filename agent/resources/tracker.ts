@@ -16,10 +16,10 @@ import { Registry, type Entry } from './registry.js';
 import { captureStack, type StackHolder } from './stack-capture.js';
 import { detailsOf, keepsAlive, isAlive } from './liveness.js';
 import { OwnResources } from './own.js';
-import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId, syntheticId } from './active.js';
+import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOnlyId } from './active.js';
 import { DeepRecorder } from './deep.js';
 import { installListenSites, uninstallListenSites } from './listen-site.js';
-import { installApiSites, uninstallApiSites, type ApiSiteSink, type OwnerKind } from './api-sites.js';
+import { ApiTracking } from './api-tracking.js';
 
 export interface ResourceSnapshot {
   resources: LiveResource[];
@@ -37,24 +37,6 @@ const DEMOTE_PER_INTERVAL = 200;
 const PER_REQUEST_LIKE_MIN = 50;
 /** Server async ids remembered to recognise accepted connections. */
 const MAX_SERVER_IDS = 10_000;
-
-/** Owners waiting for their handle at most this long (a listen() on a host name waits for DNS). */
-const PENDING_MAX_MS = 30_000;
-const MAX_PENDING = 1000;
-
-interface PendingOwner {
-  ref: WeakRef<object>;
-  holder: StackHolder | null;
-  kind: OwnerKind;
-  at: number;
-}
-
-const HANDLE_HOOK_TYPES: Record<OwnerKind, Record<string, string>> = {
-  server: { TCP: 'TCPSERVERWRAP', Pipe: 'PIPESERVERWRAP' },
-  socket: { TCP: 'TCPWRAP', Pipe: 'PIPEWRAP' },
-  child: { Process: 'PROCESSWRAP' },
-  watcher: { FSEvent: 'FSEVENTWRAP' },
-};
 
 interface TimerFields {
   _idleTimeout?: number;
@@ -78,10 +60,7 @@ export class ResourceTracker {
   private perRequestLeft = 0;
   private lastDropNotice = 0;
   private promisesCreated = 0;
-  private apiSites = false;
-  private timersCreated = 0;
-  /** Owners whose native handle did not exist yet when they were created (listen on a host name). */
-  private pending: PendingOwner[] = [];
+  private api: ApiTracking | null = null;
 
   constructor(private readonly ctx: AgentContext) {
     this.registry = new Registry(ctx.config.maxTracked, ctx.frameOptions);
@@ -91,11 +70,18 @@ export class ResourceTracker {
 
   /** Installs the async_hooks tracker for the configured mode (nothing in lite mode). */
   enable(): void {
-    if (this.hook || this.apiSites || this.ctx.config.mode === 'lite') return;
+    if (this.hook || this.api || this.ctx.config.mode === 'lite') return;
     if (this.ctx.config.mode === 'default') {
       try {
-        installApiSites(this.apiSink());
-        this.apiSites = true;
+        const api = new ApiTracking({
+          registry: this.registry,
+          byResource: this.byResource,
+          admit: (perRequestLike) => this.admit(perRequestLike),
+          internal: () => this.ctx.inInternal,
+          created: (type) => this.created.set(type, (this.created.get(type) ?? 0) + 1),
+        });
+        api.install();
+        this.api = api;
       } catch (err) {
         this.ctx.warn(`resource tracking is off (${(err as Error).message})`);
       }
@@ -134,8 +120,8 @@ export class ResourceTracker {
 
   disable(): void {
     uninstallListenSites();
-    if (this.apiSites) uninstallApiSites();
-    this.apiSites = false;
+    this.api?.uninstall();
+    this.api = null;
     try {
       this.hook?.disable();
     } catch {
@@ -232,86 +218,6 @@ export class ResourceTracker {
     return 'bare';
   }
 
-  private apiSink(): ApiSiteSink {
-    return {
-      admit: (perRequestLike) => this.admit(perRequestLike),
-      internal: () => this.ctx.inInternal,
-      countTimer: () => {
-        this.timersCreated++;
-      },
-      timer: (timeout, holder) => {
-        const entry: Entry = {
-          id: timerAsyncId(timeout),
-          hookType: 'Timeout',
-          type: 'Timeout',
-          at: Date.now(),
-          owned: false,
-          ref: new WeakRef(timeout),
-          holder,
-        };
-        this.registry.add(entry);
-        this.byResource.set(timeout, entry);
-      },
-      worker: (worker, holder) => {
-        const key = Object.getOwnPropertySymbols(worker).find((sym) => sym.description === 'kHandle');
-        const handle = key ? (worker as Record<symbol, unknown>)[key] : undefined;
-        if (!handle || typeof handle !== 'object' || this.byResource.has(handle)) return;
-        this.created.set('WORKER', (this.created.get('WORKER') ?? 0) + 1);
-        const entry: Entry = {
-          id: syntheticId(handle),
-          hookType: 'WORKER',
-          type: wireName('WORKER'),
-          at: Date.now(),
-          owned: false,
-          ref: new WeakRef(handle),
-          holder,
-        };
-        this.registry.add(entry);
-        this.byResource.set(handle, entry);
-      },
-      owner: (owner, holder, kind) => {
-        const pending: PendingOwner = { ref: new WeakRef(owner), holder, kind, at: Date.now() };
-        if (!this.resolveOwner(pending) && this.pending.length < MAX_PENDING) this.pending.push(pending);
-      },
-    };
-  }
-
-  /** Registers an owner's native handle once it exists; false while it does not yet. */
-  private resolveOwner(p: PendingOwner): boolean {
-    const owner = p.ref.deref();
-    if (!owner) return true;
-    const handle = (owner as { _handle?: unknown })._handle;
-    if (!handle || typeof handle !== 'object') return false;
-    if (this.byResource.has(handle)) return true;
-    const hookType = HANDLE_HOOK_TYPES[p.kind][(handle as { constructor?: { name?: string } }).constructor?.name ?? ''];
-    if (!hookType) return true;
-    this.created.set(hookType, (this.created.get(hookType) ?? 0) + 1);
-    if (this.registry.full) {
-      this.registry.dropped++;
-      return true;
-    }
-    const getAsyncId = (handle as { getAsyncId?: () => unknown }).getAsyncId;
-    const id = typeof getAsyncId === 'function' ? Number(getAsyncId.call(handle)) : NaN;
-    const entry: Entry = {
-      id: Number.isInteger(id) ? id : syntheticId(handle),
-      hookType,
-      type: wireName(hookType),
-      at: p.at,
-      owned: OWNED_HANDLE_TYPES.has(hookType),
-      ref: new WeakRef(handle),
-      holder: p.holder,
-    };
-    this.registry.add(entry);
-    this.byResource.set(handle, entry);
-    return true;
-  }
-
-  private resolvePending(): void {
-    if (this.pending.length === 0) return;
-    const now = Date.now();
-    this.pending = this.pending.filter((p) => !this.resolveOwner(p) && now - p.at < PENDING_MAX_MS);
-  }
-
   /** The type and creation site of an async resource (executionAsyncResource() of a blocked callback). */
   describe(resource: object): CallbackResource | null {
     try {
@@ -341,12 +247,12 @@ export class ResourceTracker {
     const byType = this.own.subtractFrom(this.counter.forSample());
     const out: Unstamped<ResourcesSample> = { type: 'resources', byType, oldest: [], tracked: 0 };
     if (this.ctx.config.mode !== 'lite') {
-      this.resolvePending();
+      this.api?.resolvePending();
       const created: Record<string, number> = {};
       if (this.promisesCreated > 0) created.PROMISE = this.promisesCreated;
       this.promisesCreated = 0;
-      if (this.timersCreated > 0) created.Timeout = this.timersCreated;
-      this.timersCreated = 0;
+      const timers = this.api?.takeTimersCreated() ?? 0;
+      if (timers > 0) created.Timeout = timers;
       for (const [k, v] of this.created) {
         created[k] = v;
         if (v > DEMOTE_PER_INTERVAL && !KNOWN_LONG_LIVED.has(k) && !HOT_TYPES.has(k)) this.demoted.add(k);
@@ -451,7 +357,7 @@ export class ResourceTracker {
     const listedRefd = new Map<string, number>();
     const seenHandles = new Set<object>();
     try {
-      this.resolvePending();
+      this.api?.resolvePending();
       for (const e of this.registry.entries) {
         const res = e.ref.deref();
         if (!res) continue;
@@ -495,17 +401,6 @@ export class ResourceTracker {
     }
     return { resources, truncated };
   }
-}
-
-/** A Timeout's async id: its Symbol.toPrimitive (what clearTimeout(number) relies on). */
-function timerAsyncId(timeout: object): number {
-  try {
-    const id = Number((timeout as { [Symbol.toPrimitive]?: () => unknown })[Symbol.toPrimitive]?.());
-    if (Number.isInteger(id)) return id;
-  } catch {
-    // fall through
-  }
-  return syntheticId(timeout);
 }
 
 function isAliveEntry(e: Entry, res: object): boolean {
