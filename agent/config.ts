@@ -27,6 +27,8 @@ export interface AgentOptions {
   syncio?: boolean;
   /** Count frames under node_modules as the app's code when choosing a creation site. */
   nodeModules?: boolean;
+  /** Send each listed resource's full creation stack, not only its site. */
+  resourceStacks?: boolean;
   /** Name shown for this process; defaults to package.json name or the script's basename. */
   app?: string | null;
   /** A shutdown still running this long after it began is reported as a hang (ms). */
@@ -69,6 +71,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'oldest', env: 'LOOPSCOPE_OLDEST', kind: 'int', default: 20, min: 1, doc: 'Oldest live resources listed in each resources summary.' },
   { key: 'syncio', env: 'LOOPSCOPE_SYNCIO', kind: 'bool', default: true, doc: 'Record calls to the *Sync APIs of fs, child_process, zlib and crypto.' },
   { key: 'nodeModules', env: 'LOOPSCOPE_NODE_MODULES', kind: 'bool', default: false, doc: 'Let a frame under node_modules be a creation site.' },
+  { key: 'resourceStacks', env: 'LOOPSCOPE_RESOURCE_STACKS', kind: 'bool', default: false, doc: 'Send the full creation stack (up to 12 frames) of each listed resource, not only its site.' },
   { key: 'app', env: 'LOOPSCOPE_APP', kind: 'string', default: null, doc: 'Name of this process on the dashboard (default: package.json name or script name).' },
   { key: 'hangAfterMs', env: 'LOOPSCOPE_HANG_MS', kind: 'int', default: 5000, min: 100, doc: 'A shutdown still running this long is reported as a hang.' },
   { key: 'hangStderr', env: 'LOOPSCOPE_HANG_STDERR', kind: 'bool', default: false, doc: 'Also print the hang report on stderr.' },

@@ -63,6 +63,8 @@ export interface ReportResource {
   // extensions
   id: number;
   details?: LiveResource['details'];
+  /** The full creation stack, when the agent ran with LOOPSCOPE_RESOURCE_STACKS=1. */
+  stack?: Frame[];
 }
 
 export interface ReportShutdownResource {
@@ -272,6 +274,7 @@ export function deriveRun(state: RunState, loop?: ReportLoop): ReportRun {
       oldest: (latest?.oldest ?? []).map((r) => {
         const row: ReportResource = { type: r.type, ageMs: r.ageMs, keepsAlive: r.keepsAlive, createdAt: r.createdAt, id: r.id };
         if (r.details) row.details = r.details;
+        if (r.stack) row.stack = r.stack;
         return row;
       }),
       tracked: latest?.tracked ?? 0,

@@ -339,7 +339,7 @@ export class ResourceTracker {
       if (!res) continue;
       this.registry.siteOf(e);
       if (e.own) continue;
-      out.push(this.toLive(e, res, now, false));
+      out.push(this.toLive(e, res, now, this.ctx.config.resourceStacks));
     }
     return out;
   }

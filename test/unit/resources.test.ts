@@ -89,6 +89,21 @@ describe('ResourceTracker liveness and sites', () => {
     expect(t.sample().oldest.find((r) => r.id === entry!.id)).toBeUndefined();
   });
 
+  it('sends the full creation stack only with resourceStacks on', () => {
+    function openPoller(): NodeJS.Timeout {
+      return setInterval(() => {}, 5000);
+    }
+    const plain = tracker({}).t;
+    const iv1 = openPoller(); timers.push(iv1);
+    expect(plain.sample().oldest.find((r) => r.createdAt?.functionName === 'openPoller')?.stack).toBeUndefined();
+    plain.disable();
+    const withStacks = tracker({ resourceStacks: true }).t;
+    const iv2 = openPoller(); timers.push(iv2);
+    const entry = withStacks.sample().oldest.find((r) => r.createdAt?.functionName === 'openPoller');
+    expect(entry?.stack?.[0]).toMatchObject({ functionName: 'openPoller', file: THIS_FILE });
+    expect(entry!.stack!.length).toBeGreaterThan(1);
+  });
+
   it('tracks a server with its port until it closes, and not the connections it accepts', async () => {
     const { t } = tracker({});
     const server: Server = createServer((sock) => sock.end());

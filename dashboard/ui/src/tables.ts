@@ -28,7 +28,9 @@ export function renderOldest(el: HTMLElement, state: RunState): void {
       h('td', {}, r.type),
       h('td', { class: 'num' }, r.ageMs === null ? '–' : formatMs(r.ageMs)),
       h('td', {}, r.keepsAlive ? h('span', { class: 'badge warn' }, 'yes') : h('span', { class: 'muted' }, 'no')),
-      whereCell(r.createdAt),
+      r.stack && r.stack.length > 0
+        ? h('td', { class: 'stack-cell' }, h('details', {}, h('summary', {}, r.createdAt?.functionName ? h('b', {}, r.createdAt.functionName, ' ') : null, formatWhere(r.createdAt)), stackList(r.stack)))
+        : whereCell(r.createdAt),
     ),
   );
   const note = sample ? h('p', { class: 'note' }, `${sample.tracked} long-lived resources tracked`, sample.stacksSkipped ? ` · ${sample.stacksSkipped} creation stacks skipped (budget)` : '') : null;
