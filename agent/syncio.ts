@@ -166,6 +166,9 @@ export class SyncioRecorder {
 
   private wrap(original: AnyFn, api: string, slot: number): AnyFn {
     const rec = this;
+    // console.log to a file or pipe is Node writing fd 1/2 with fs.writeSync: it is the app's
+    // output, not I/O the app chose to make synchronous. Still named during a block, not counted.
+    const stdioWrite = api === 'fs.writeSync' || api === 'fs.writevSync';
     const shared = this.ctx.shared;
     const wrapper = function (this: unknown, ...args: unknown[]): unknown {
       // fs.readFileSync calls fs.openSync/readSync/closeSync through the module object: only the
@@ -180,7 +183,7 @@ export class SyncioRecorder {
       } finally {
         rec.depth--;
         Atomics.store(shared.i32, I.syncApi, 0);
-        rec.record(api, started, wrapper);
+        if (!(stdioWrite && (args[0] === 1 || args[0] === 2))) rec.record(api, started, wrapper);
       }
     };
     mirrorFunction(wrapper, original);

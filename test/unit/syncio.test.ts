@@ -1,5 +1,7 @@
 // The *Sync wrappers in this process: same behaviour as the originals, the shared slot during the
 // call, grouping by caller, slow calls for block attribution, ESM named exports, uninstall.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, expect, afterEach } from 'vitest';
 import { createRequire } from 'node:module';
 import { execSync } from 'node:child_process';
@@ -107,6 +109,21 @@ describe('SyncioRecorder wrappers', () => {
       expect(c.maxMs).toBeLessThanOrEqual(c.totalMs);
     }
     expect(rec.drain()).toBeNull();
+  });
+
+  it('does not count console output (fs.writeSync to fd 1 and 2), but counts writes to files', async () => {
+    const { rec } = await installed_();
+    rec.drain();
+    fs.writeSync(1, '');
+    fs.writeSync(2, '');
+    const path = join(tmpdir(), `loopscope-syncio-${process.pid}.txt`);
+    const fd = fs.openSync(path, 'w');
+    rec.drain();
+    fs.writeSync(fd, 'x');
+    fs.closeSync(fd);
+    fs.unlinkSync(path);
+    const calls = rec.drain()!.calls;
+    expect(calls.filter((c) => c.api === 'fs.writeSync').map((c) => c.count)).toEqual([1]);
   });
 
   it('counts only the app\'s call when Node nests *Sync calls inside it', async () => {
