@@ -23,6 +23,12 @@ export class OwnResources {
     this.list.push({ ref: new WeakRef(resource), type: wireName(hookType) });
   }
 
+  /** An own resource the agent made outside any hook's sight, taken out of counts under this wire name. */
+  rememberCounted(resource: object, type: string): void {
+    this.all.add(resource);
+    if (this.list.length < MAX_OWN) this.list.push({ ref: new WeakRef(resource), type });
+  }
+
   has(resource: object): boolean {
     return this.all.has(resource);
   }

@@ -218,6 +218,11 @@ export class ResourceTracker {
     return 'bare';
   }
 
+  /** Keeps a resource the agent created itself out of counts and snapshots (wire type name). */
+  ownResource(resource: object, type: string): void {
+    this.own.rememberCounted(resource, type);
+  }
+
   /** The type and creation site of an async resource (executionAsyncResource() of a blocked callback). */
   describe(resource: object): CallbackResource | null {
     try {

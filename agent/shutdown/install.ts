@@ -25,6 +25,8 @@ export interface ShutdownHandle {
 export const MAIN_BLOCKED_KEY = 'loopscope.shutdown.mainBlocked';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+function noop(): void {}
 type FollowedSignal = (typeof SIGNALS)[number];
 
 /** The code Node will exit with, read as late as the 'exit' event allows. */
@@ -120,8 +122,18 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     }
   };
 
+  let extraTurn = false;
   const onBeforeExit = (): void => {
     try {
+      // A signal that arrived in the loop's last turn sits unread in libuv's signal pipe (Node's
+      // signal handles are unref'd): without the agent the process would have died by it. One
+      // more, empty, loop turn dispatches it to the agent's listener, which re-raises it. Only
+      // when the app has no beforeExit listener of its own, so nothing of the app sees the turn.
+      if (!extraTurn && process.listenerCount('beforeExit') === 1 && agentAloneOnASignal()) {
+        extraTurn = true;
+        tracker.ownResource(ctx.internal(() => setImmediate(noop)), 'Immediate');
+        return;
+      }
       if (!recorder.active && !recorder.finished) recorder.begin('beforeExit', null);
     } catch {
       // never into the app
@@ -136,6 +148,12 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       // never into the app
     }
   };
+
+  const agentAloneOnASignal = (): boolean =>
+    SIGNALS.some((signal) => {
+      const listeners = process.listeners(signal);
+      return listeners.length === 1 && listeners[0] === onSignal;
+    });
 
   const stepAside = createStepAside(ctx, SIGNALS, onSignal as (signal: NodeJS.Signals) => void, () => installed);
   const mainBlocked = (): void => stepAside.mainBlocked();

@@ -29,6 +29,8 @@ const CASES: Case[] = [
   { name: 'SIGTERM, handler added then removed', fixture: 'shutdown-signal.cjs', options: { args: ['removed'], signals: TERM } },
   { name: 'process.exit(4) inside the handler', fixture: 'shutdown-signal.cjs', options: { args: ['exit-in-handler'], signals: TERM } },
   { name: 'process.exit(3)', fixture: 'shutdown-exit.cjs' },
+  { name: 'SIGTERM sent to itself as the last line (caught in the last loop turn)', fixture: 'shutdown-selfkill.cjs' },
+  { name: 'SIGTERM sent to itself as the last line, --import', fixture: 'shutdown-selfkill.cjs', agent: 'import' },
   { name: "process.exit(3), app 'exit' listener sets exitCode 9", fixture: 'shutdown-exit.cjs', options: { args: ['listener'] } },
   { name: 'process.exitCode = 2, drained', fixture: 'shutdown-exitcode.cjs' },
   { name: 'uncaught exception (CJS)', fixture: 'shutdown-crash.cjs', options: { args: ['throw'] } },
