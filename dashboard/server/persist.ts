@@ -275,7 +275,7 @@ export function recoverRunFile(dataPath: string, seqPath: string): { lastSeq: nu
   return { lastSeq: first! - 1, cut: `batch ${first}..${last} that was being written` };
 }
 
-/** Writes a whole recording synchronously (only used by tools/tests that seed a data dir). */
+/** Writes a whole recording synchronously (an opened recording kept in the data folder; tests seeding one). */
 export function writeRecordingSync(path: string, messages: readonly Message[]): void {
   const fd = openSync(path, 'w');
   try {

@@ -13,7 +13,12 @@ import {
   type RunState,
   type RunStateLimits,
 } from '../../shared/run-state.js';
-import { RunFile, recoverRunFile, ensureDir, listDataFiles, readNdjsonFile, removeRunFiles, runFileBase } from './persist.js';
+import { RunFile, recoverRunFile, ensureDir, listDataFiles, readNdjsonFile, removeRunFiles, runFileBase, writeRecordingSync } from './persist.js';
+
+/** Data files of recordings opened in the dashboard: `<base>.recording.ndjson`. */
+const RECORDING_SUFFIX = '.recording';
+/** Id of an opened recording's run that the dashboard also followed live. */
+const REC_ID_SUFFIX = '~rec';
 
 /** Documented defaults: runs kept per app name, and in all, before the oldest finished ones go. */
 export const DEFAULT_MAX_RUNS_PER_APP = 20;
@@ -77,8 +82,10 @@ export class Store {
     const dir = this.options.dir;
     if (!dir) return { runs: 0, skippedLines: 0 };
     let skippedLines = 0;
-    for (const file of listDataFiles(dir)) {
+    const files = listDataFiles(dir);
+    for (const file of files) {
       const base = file.slice(0, -'.ndjson'.length);
+      if (base.endsWith(RECORDING_SUFFIX)) continue;
       let result;
       const { lastSeq, cut } = recoverRunFile(join(dir, file), join(dir, `${base}.seq`));
       if (cut) this.options.log(`data: ${file} was left mid-write (a crash?): cut off ${cut}`);
@@ -99,6 +106,21 @@ export class Store {
           this.runs.set(m.run, e);
         }
         applyMessage(e.state, m, this.limits);
+      }
+    }
+    // Opened recordings after the live runs, so that one of a run also followed live gets its ~rec id.
+    for (const file of files) {
+      const base = file.slice(0, -'.ndjson'.length);
+      if (!base.endsWith(RECORDING_SUFFIX)) continue;
+      try {
+        const result = await readNdjsonFile(join(dir, file));
+        skippedLines += result.skipped;
+        for (const id of this.foldRecording(result.messages)) {
+          const e = this.runs.get(id);
+          if (e) e.base = base;
+        }
+      } catch (err) {
+        this.options.log(`data: cannot read ${file}: ${(err as Error).message}`);
       }
     }
     for (const e of this.runs.values()) e.summaryKey = summaryKey(this.summaryOf(e));
@@ -191,15 +213,38 @@ export class Store {
     this.publishIfChanged(e);
   }
 
-  /** Adds the runs of a recording (source 'recording', kept in memory only). Returns their ids. */
+  /**
+   * Adds the runs of a recording (source 'recording') and keeps a copy in the data folder, so a
+   * restarted dashboard still shows what was opened in it. Returns their ids.
+   */
   addRecording(messages: readonly Message[]): string[] {
+    const ids = this.foldRecording(messages);
+    const dir = this.options.dir;
+    if (dir) {
+      for (const id of ids) {
+        const e = this.runs.get(id);
+        if (!e) continue;
+        e.base = `${runFileBase(id)}${RECORDING_SUFFIX}`;
+        const run = id.endsWith(REC_ID_SUFFIX) ? id.slice(0, -REC_ID_SUFFIX.length) : id;
+        try {
+          ensureDir(dir);
+          writeRecordingSync(join(dir, `${e.base}.ndjson`), messages.filter((m) => m.run === run));
+        } catch (err) {
+          this.diskError(`save the recording ${id}`, err as NodeJS.ErrnoException);
+        }
+      }
+    }
+    return ids;
+  }
+
+  private foldRecording(messages: readonly Message[]): string[] {
     const byRun = new Map<string, RunEntry>();
     for (const m of messages) {
       let e = byRun.get(m.run);
       if (!e) {
         // A recording of a run the dashboard also followed live must not overwrite the live one.
         const existing = this.runs.get(m.run);
-        const id = existing && existing.source === 'live' ? `${m.run}~rec` : m.run;
+        const id = existing && existing.source === 'live' ? `${m.run}${REC_ID_SUFFIX}` : m.run;
         e = this.newEntry(id, 'recording');
         byRun.set(m.run, e);
       }
@@ -293,7 +338,7 @@ export class Store {
     this.runs.delete(e.id);
     e.file?.close();
     const dir = this.options.dir;
-    if (dir && e.base && e.source === 'live') {
+    if (dir && e.base) {
       const base = e.base;
       const file = e.file;
       // Delete after pending writes, or they would recreate the file.

@@ -56,6 +56,21 @@ describe('dashboard store', () => {
     expect(lines.map((l) => JSON.parse(l).type)).toEqual(['hello', 'shutdown.start', 'shutdown.end', 'loop']);
   });
 
+  it('keeps an opened recording in the data folder: a restart shows it again, beside the live run it shares an id with', async () => {
+    const dir = tempDir('ls-store-rec-');
+    const a = newStore(dir);
+    a.connect('r9');
+    await accept(a, 'r9', 0, [hello('r9', 'app-live')]);
+    await a.flush();
+    const ids = a.addRecording([hello('r9', 'app-rec'), ...shutdownPair('r9', 5000), hello('r10', 'app-rec')]);
+    expect(ids.sort()).toEqual(['r10', 'r9~rec']);
+    const b = newStore(dir);
+    expect(await b.load()).toEqual({ runs: 3, skippedLines: 0 });
+    expect(b.summary('r9')).toMatchObject({ source: 'live', app: 'app-live' });
+    expect(b.summary('r9~rec')).toMatchObject({ source: 'recording', app: 'app-rec', phase: 'exited', outcome: 'clean' });
+    expect(b.summary('r10')).toMatchObject({ source: 'recording', app: 'app-rec' });
+  });
+
   it('after a crash mid-batch, cuts the batch off and takes its resend; a batch that landed is not taken twice', async () => {
     const dir = tempDir('ls-store-crash-');
     const a = newStore(dir);
