@@ -9,7 +9,7 @@ export interface AgentOptions {
   dashboard?: string | null;
   /** Token the dashboard requires when it listens beyond loopback. */
   token?: string | null;
-  /** lite: no async_hooks at all; default: init-only tracker; deep: adds promises and callback timing. */
+  /** lite: no creation sites; default: creation sites from wrapped APIs (no async_hooks); deep: an async_hooks hook, promises and callback timing. */
   mode?: Mode;
   /** How often loop, resources and sync I/O summaries are recorded (ms). */
   intervalMs?: number;
@@ -62,7 +62,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'record', env: 'LOOPSCOPE_RECORD', kind: 'string', default: null, doc: 'Write an NDJSON recording to this path (`%p` is replaced by the pid).' },
   { key: 'dashboard', env: 'LOOPSCOPE_DASHBOARD', kind: 'string', default: null, doc: 'Stream to a dashboard, e.g. `ws://127.0.0.1:7777`.' },
   { key: 'token', env: 'LOOPSCOPE_TOKEN', kind: 'string', default: null, doc: 'Token for a dashboard that listens beyond loopback.' },
-  { key: 'mode', env: 'LOOPSCOPE_MODE', kind: 'mode', default: 'default', doc: '`lite` (no async_hooks), `default` (creation sites of long-lived resources), `deep` (adds pending promises and callback timing; costly on await-heavy code).' },
+  { key: 'mode', env: 'LOOPSCOPE_MODE', kind: 'mode', default: 'default', doc: '`lite` (counts, blocks, shutdown; no creation sites), `default` (adds creation sites of long-lived resources, from wrapped APIs, no async_hooks), `deep` (adds an async_hooks hook: every resource type, pending promises, callback timing; costly on await-heavy code).' },
   { key: 'intervalMs', env: 'LOOPSCOPE_INTERVAL_MS', kind: 'int', default: 1000, min: 50, doc: 'Period of the loop, resources and sync I/O summaries.' },
   { key: 'blockThresholdMs', env: 'LOOPSCOPE_BLOCK_MS', kind: 'int', default: 100, min: 10, doc: 'A main thread away from the loop this long is a block.' },
   { key: 'heartbeatMs', env: 'LOOPSCOPE_HEARTBEAT_MS', kind: 'int', default: 20, min: 2, doc: 'Period of the heartbeat the worker watches.' },
