@@ -24,6 +24,12 @@ export class Heartbeat {
     if (this.timer) return;
     this.timer = setInterval(() => this.tick(), this.periodMs);
     this.timer.unref();
+    // Started from a preload, the first tick would come after the loop's first turn and take it as
+    // the baseline: a block in a setTimeout(fn, 0) would go unseen. A tick queued now runs once the
+    // main script has run (CommonJS), so the first turn is measured from there.
+    process.nextTick(() => {
+      if (this.lastAt === 0) this.tick();
+    });
   }
 
   stop(): void {

@@ -93,6 +93,22 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
   }
 });
 
+describe('a block in the first loop turn', () => {
+  for (const agent of ['require', 'import'] as const) {
+    it(`is reported too: setTimeout(fn, 0) right after start-up (${agent})`, TIMING, async () => {
+      const record = recordPath();
+      const res = await runNode(join(FIXTURES, 'block-timeout.mjs'), { agent, env: { LOOPSCOPE_RECORD: record, START_MS: '0' } });
+      expect(res.code, res.stderr).toBe(0);
+      const seen = /^blocked for (\d+\.\d) ms from (\d+\.\d)\n/.exec(res.stdout);
+      expect(seen, res.stdout).not.toBeNull();
+      const appMs = Number(seen![1]);
+      const end = blockCovering(blocks(readRecording(record)), Number(seen![2]), appMs).find((b) => b.ended);
+      expect(end, 'the block of the first turn').toBeDefined();
+      expect(Math.abs(end!.durationMs - appMs)).toBeLessThan(30);
+    });
+  }
+});
+
 describe('the callback a block ran in', () => {
   it('is read from the entry frames in lite mode, where no async_hooks tracker runs', TIMING, async () => {
     const record = recordPath();
