@@ -148,3 +148,38 @@ describe('otel export with the agent preloaded (real app, real SDK exporters)', 
     expect(children.some((c) => c.name === 'resource TCPServerWrap')).toBe(true);
   });
 });
+
+describe('otel export of a loop that never returns', () => {
+  it('exports the block while it still runs, with its stack, before the process is SIGKILLed', async () => {
+    let pid = 0;
+    let seen: ReceivedSpan | undefined;
+    const res = await runNode(join(FIXTURES, 'block-forever.cjs'), {
+      agent: 'require',
+      env: { ...env('http/protobuf'), START_MS: '200' },
+      onStdout: (chunk, child) => {
+        if (!chunk.includes('spinning')) return;
+        pid = child.pid!;
+        // The main thread never runs again: only the worker can have sent this span.
+        void receiver
+          .waitFor((all) => all.some((s) => s.resource['process.pid'] === pid && s.name === 'event_loop.block'), 15_000)
+          .then(() => {
+            seen = loopscopeSpans(pid).find((s) => s.name === 'event_loop.block');
+          })
+          .catch(() => undefined)
+          .finally(() => child.kill('SIGKILL'));
+      },
+    });
+    expect(res.signal).toBe('SIGKILL');
+    expect(seen, 'a block span arrived while the loop was still spinning').toBeDefined();
+    const span = seen!;
+    expect(span.attributes['loopscope.block.ended']).toBe(false);
+    expect(span.attributes['code.function.name']).toBe('spinForever');
+    expect(String(span.attributes['code.stacktrace'])).toMatch(/at spinForever \(.*block-forever\.cjs:\d+:\d+\)\n\s+at Timeout\.startSpinning/);
+    expect(span.attributes['loopscope.callback.type']).toBe('Timeout');
+    expect(span.status.code).toBe(2);
+    expect(span.status.message).toMatch(/still blocked after \d+ ms/);
+    // exported once it had run for 5 s (LONG_BLOCK_EXPORT_MS), ended at the export
+    expect(span.endMs - span.startMs).toBeGreaterThanOrEqual(5000);
+    expect(span.attributes['loopscope.block.duration_ms']).toBeGreaterThanOrEqual(5000);
+  });
+});

@@ -21,6 +21,12 @@ export interface OtelSinkOptions {
   forwardBlock?: (block: BlockEvent) => void;
 }
 
+/**
+ * A block still running this long is exported as a span before it ends: the main thread may never
+ * return, and the process is then killed while still blocked, leaving nothing in the backend.
+ */
+export const LONG_BLOCK_EXPORT_MS = 5000;
+
 const NOOP_SINK: Sink = { write: () => undefined, flush: async () => undefined, close: () => undefined };
 
 interface Exporting {
@@ -103,6 +109,7 @@ class OtelSink implements Sink {
   /** Blocks detected and not yet ended, by id (bounded): their live stack, for forwarding. */
   private readonly detected = new Map<number, BlockEvent>();
   private readonly failures: FailureCounter;
+  private longBlockTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly init: WorkerInit,
@@ -145,6 +152,15 @@ class OtelSink implements Sink {
       this.tracerProvider = new traceBase.BasicTracerProvider({ resource, spanProcessors: [processor] });
       const tracer = this.tracerProvider.getTracer(TRACER_NAME, AGENT_VERSION);
       this.translator = new SpanTranslator(tracer, { root: api.ROOT_CONTEXT, setSpan: (c, span) => api.trace.setSpan(c, span) }, { stackFrames: 20 });
+      const translator = this.translator;
+      this.longBlockTimer = setInterval(() => {
+        try {
+          translator.exportLongBlocks(Date.now(), LONG_BLOCK_EXPORT_MS);
+        } catch {
+          // a span is a nicety next to the recording
+        }
+      }, 1000);
+      this.longBlockTimer.unref();
     }
 
     const readers: InstanceType<Sdk['metrics']['MetricReader']>[] = [];
@@ -180,8 +196,13 @@ class OtelSink implements Sink {
       for (const m of messages) {
         if (!this.built) this.build(m.type === 'hello' ? m : null);
         if (m.type === 'shutdown.start') this.shutdownSeen = true;
-        if (m.type === 'block' && owns & APP_OWNS_BLOCKS) this.forward(m);
-        else this.translator?.handle(m);
+        // A block the worker already exported while it ran (the main thread was stuck, so the
+        // app's tracer could not) is finished here too, so its final span can link to that one.
+        if (m.type === 'block' && owns & APP_OWNS_BLOCKS && !this.translator?.reportedWhileOpen(m.id)) {
+          this.forward(m);
+          if (!m.ended) this.translator?.handle(m);
+          else this.translator?.forgetOpen(m.id);
+        } else this.translator?.handle(m);
         if (m.type === 'block' && !m.ended && (this.detected.has(m.id) || this.detected.size < 100)) this.detected.set(m.id, m);
         this.recorder?.handle(m);
       }
@@ -248,6 +269,7 @@ class OtelSink implements Sink {
   }
 
   close(): void {
+    if (this.longBlockTimer) clearInterval(this.longBlockTimer);
     try {
       // The main thread is going away without a shutdown.end (e.g. worker torn down): end the tree
       // so the spans at least exist; the export itself can only be attempted, not awaited.

@@ -87,12 +87,23 @@ export function mergeBlock(first: Block, last: Block): Block {
   };
 }
 
+/** The link from a block to the app's span that was active in the blocked callback. */
+function appSpanLinks(b: Block): Link[] {
+  if (!b.appSpan) return [];
+  return [{
+    context: { traceId: b.appSpan.traceId, spanId: b.appSpan.spanId, traceFlags: TRACE_FLAGS_SAMPLED, isRemote: false },
+    attributes: { 'loopscope.link.kind': 'active_span' },
+  }];
+}
+
 export class SpanTranslator {
   private shutdown: OpenShutdown | null = null;
   /** Block ids already exported: a block may be re-sent ended after a reconnect or replay. */
   private readonly blocksDone = new Set<number>();
   /** Blocks seen detected (ended=false): their live stack, which the final message may not repeat. */
   private readonly openBlocks = new Map<number, Block>();
+  /** Blocks exported while still running (see exportLongBlocks), by id: the span to link the final one to. */
+  private readonly reportedOpen = new Map<number, Link>();
 
   constructor(
     private readonly tracer: Tracer,
@@ -151,6 +162,35 @@ export class SpanTranslator {
     }
   }
 
+  /**
+   * A block still running after `afterMs` is exported now, ended at `now` and marked
+   * `loopscope.block.ended=false`: a loop that never returns would otherwise leave no span at all,
+   * since the process is usually killed while still blocked. If the block ends after all, its
+   * final span links to this one.
+   */
+  exportLongBlocks(now: number, afterMs: number): void {
+    for (const b of this.openBlocks.values()) {
+      if (this.reportedOpen.has(b.id) || this.blocksDone.has(b.id) || now - b.startedAt < afterMs) continue;
+      if (this.reportedOpen.size >= 100) return;
+      const attrs = blockAttributes({ ...b, durationMs: now - b.startedAt }, this.options.stackFrames);
+      attrs['loopscope.block.ended'] = false;
+      const span = this.tracer.startSpan('event_loop.block', { startTime: b.startedAt, attributes: attrs, links: appSpanLinks(b) }, this.api.root);
+      span.setStatus({ code: STATUS_ERROR, message: `event loop still blocked after ${Math.round(now - b.startedAt)} ms` });
+      span.end(now);
+      this.reportedOpen.set(b.id, { context: span.spanContext(), attributes: { 'loopscope.link.kind': 'still_blocked_report' } });
+    }
+  }
+
+  /** A block whose span someone else makes (the app's tracer): nothing more to keep for it. */
+  forgetOpen(id: number): void {
+    this.openBlocks.delete(id);
+  }
+
+  /** Whether a block was already exported while running: its end then belongs to this translator too. */
+  reportedWhileOpen(id: number): boolean {
+    return this.reportedOpen.has(id);
+  }
+
   /** True while a shutdown span is open (its end has not been seen yet). */
   get shutdownOpen(): boolean {
     return this.shutdown !== null;
@@ -160,18 +200,15 @@ export class SpanTranslator {
     if (this.blocksDone.has(b.id)) return;
     if (this.blocksDone.size >= 10_000) this.blocksDone.clear();
     this.blocksDone.add(b.id);
-    const links: Link[] = [];
-    if (b.appSpan) {
-      links.push({
-        context: { traceId: b.appSpan.traceId, spanId: b.appSpan.spanId, traceFlags: TRACE_FLAGS_SAMPLED, isRemote: false },
-        attributes: { 'loopscope.link.kind': 'active_span' },
-      });
+    const links = appSpanLinks(b);
+    const early = this.reportedOpen.get(b.id);
+    if (early) {
+      links.push(early);
+      this.reportedOpen.delete(b.id);
     }
-    const span = this.tracer.startSpan(
-      'event_loop.block',
-      { startTime: b.startedAt, attributes: blockAttributes(b, this.options.stackFrames), links },
-      this.api.root,
-    );
+    const attrs = blockAttributes(b, this.options.stackFrames);
+    attrs['loopscope.block.ended'] = true;
+    const span = this.tracer.startSpan('event_loop.block', { startTime: b.startedAt, attributes: attrs, links }, this.api.root);
     if (b.stackKind === 'none' && b.native) span.setAttribute('loopscope.block.stack_note', 'native block: no live stack');
     span.end(b.startedAt + b.durationMs);
   }
