@@ -8,6 +8,10 @@ import type { Message } from '../../shared/protocol.js';
 import { readRecording, tempDir } from '../helpers/run-node.js';
 import { getJson, hello, loop, startDashboardProcess, waitFor, type DashboardProcess } from './dashboard-helpers.js';
 
+// Durations here are checked to a few ms (the issue's 20 ms): one retry absorbs a scheduling
+// hiccup of a shared 2-core CI machine; a real regression fails both attempts.
+const TIMING = { retry: 1 };
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started: DashboardProcess[] = [];
 const transports: DashboardTransport[] = [];
@@ -45,7 +49,7 @@ function stored(data: string, run: string): Message[] {
   return readRecording(join(data, `${run}.ndjson`));
 }
 
-describe('dashboard transport', () => {
+describe('dashboard transport', TIMING, () => {
   it('loses nothing across a dashboard killed and restarted mid-stream, and stores nothing twice', async () => {
     const data = tempDir('ls-transport-restart-');
     let dash = await dashboard({ data });
