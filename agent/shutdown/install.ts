@@ -158,10 +158,40 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   const stepAside = createStepAside(ctx, SIGNALS, onSignal as (signal: NodeJS.Signals) => void, () => installed);
   const mainBlocked = (): void => stepAside.mainBlocked();
 
+  // The agent's listener runs first, and sees every listener of the app when it counts them. A
+  // once() listener that ran before it would already be gone, and the agent would take a
+  // signal the app handles for one it does not, and kill a process that was shutting down on its
+  // own. First also means the snapshot is taken before the app's handler closes anything.
+  // A listener the app adds (or prepends) later is moved behind it in a microtask: no signal can
+  // be dispatched before that, since dispatch needs a loop turn.
+  const frontQueued = new Set<FollowedSignal>();
+  const signalListener = onSignal as (signal: NodeJS.Signals) => void;
+  const moveToFront = (signal: FollowedSignal): void => {
+    frontQueued.delete(signal);
+    try {
+      if (!installed) return;
+      const listeners = process.listeners(signal);
+      // Alone or already first: nothing to do. Absent (stepped aside): it comes back by itself.
+      if (listeners.length < 2 || listeners[0] === signalListener || !listeners.includes(signalListener)) return;
+      process.off(signal, signalListener);
+      process.prependListener(signal, signalListener);
+    } catch {
+      // never into the app
+    }
+  };
+  const onNewListener = (event: string | symbol, listener: unknown): void => {
+    if (listener === onSignal || !(SIGNALS as readonly (string | symbol)[]).includes(event)) return;
+    const signal = event as FollowedSignal;
+    if (frontQueued.has(signal)) return;
+    frontQueued.add(signal);
+    queueMicrotask(() => moveToFront(signal));
+  };
+
   // internal: the SignalWraps these create are the agent's, not the app's.
   ctx.internal(() => {
-    for (const signal of SIGNALS) process.on(signal, onSignal);
+    for (const signal of SIGNALS) process.prependListener(signal, signalListener);
   });
+  process.on('newListener', onNewListener);
   Object.defineProperty(globalThis, Symbol.for(MAIN_BLOCKED_KEY), { value: mainBlocked, configurable: true, enumerable: false, writable: true });
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtExceptionMonitor', onMonitor);
@@ -174,6 +204,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       if (!installed) return;
       installed = false;
       for (const signal of SIGNALS) process.off(signal, onSignal);
+      process.off('newListener', onNewListener);
       process.off('beforeExit', onBeforeExit);
       process.off('uncaughtExceptionMonitor', onMonitor);
       process.off('exit', onExit);

@@ -29,7 +29,7 @@ export function createStepAside(
     removed = null;
     if (!out || !isInstalled()) return;
     ctx.internal(() => {
-      for (const signal of out) if (!process.listeners(signal).includes(listener)) process.on(signal, listener);
+      for (const signal of out) if (!process.listeners(signal).includes(listener)) process.prependListener(signal, listener);
     });
   };
 

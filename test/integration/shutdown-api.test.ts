@@ -115,6 +115,19 @@ describe('cleanup API with the agent started from code', TIMING, () => {
   });
 });
 
+describe('an app signal listener that runs before the agent', () => {
+  it('once() registered before start(): the app shuts down by itself, exactly as without the agent', async () => {
+    const record = join(tempDir('loopscope-once-'), 'rec.ndjson');
+    const without = await runFixture('shutdown-once-start.mjs', { agent: false, env: { LOOPSCOPE_RECORD: record, START: '0' }, signals: TERM });
+    expect(without.result).toMatchObject({ code: 0, signal: null, stdout: 'ready\ngot SIGTERM\nclosed\n' });
+    const withAgent = await runFixture('shutdown-once-start.mjs', { agent: false, env: { LOOPSCOPE_RECORD: record, START: '1' }, signals: TERM });
+    expect(withAgent.result).toMatchObject({ code: 0, signal: null, stdout: without.result.stdout, stderr: without.result.stderr });
+    const rec = splitShutdown(readRecording(record));
+    expect(rec.start?.trigger).toBe('SIGTERM');
+    expect(rec.end).toMatchObject({ outcome: 'clean', exit: { code: 0, signal: null } });
+  });
+});
+
 describe('cleanup API without the agent', TIMING, () => {
   it.each([
     ['ok', 0, ''],
