@@ -187,11 +187,27 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     queueMicrotask(() => moveToFront(signal));
   };
 
+  // removeAllListeners('SIGTERM') by the app takes the agent's listener too: it comes back (first),
+  // which changes nothing the app sees since, alone, it re-raises the signal.
+  const onRemoveListener = (event: string | symbol, listener: unknown): void => {
+    if (listener !== signalListener) return;
+    const signal = event as FollowedSignal;
+    queueMicrotask(() => {
+      try {
+        if (!installed || stepAside.active || process.listeners(signal).includes(signalListener)) return;
+        ctx.internal(() => process.prependListener(signal, signalListener));
+      } catch {
+        // never into the app
+      }
+    });
+  };
+
   // internal: the SignalWraps these create are the agent's, not the app's.
   ctx.internal(() => {
     for (const signal of SIGNALS) process.prependListener(signal, signalListener);
   });
   process.on('newListener', onNewListener);
+  process.on('removeListener', onRemoveListener);
   Object.defineProperty(globalThis, Symbol.for(MAIN_BLOCKED_KEY), { value: mainBlocked, configurable: true, enumerable: false, writable: true });
   process.on('beforeExit', onBeforeExit);
   process.on('uncaughtExceptionMonitor', onMonitor);
@@ -205,6 +221,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       installed = false;
       for (const signal of SIGNALS) process.off(signal, onSignal);
       process.off('newListener', onNewListener);
+      process.off('removeListener', onRemoveListener);
       process.off('beforeExit', onBeforeExit);
       process.off('uncaughtExceptionMonitor', onMonitor);
       process.off('exit', onExit);

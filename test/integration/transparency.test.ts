@@ -27,6 +27,7 @@ const CASES: Case[] = [
     options: { args: ['once-keep'], signals: [{ signal: 'SIGTERM', afterMs: 20 }, { signal: 'SIGTERM', afterMs: 100 }] },
   },
   { name: 'SIGTERM, app handler prepended with prependOnceListener', fixture: 'shutdown-signal.cjs', options: { args: ['prepend-once'], signals: TERM } },
+  { name: "SIGTERM after the app called removeAllListeners('SIGTERM')", fixture: 'shutdown-signal.cjs', options: { args: ['remove-all'], signals: TERM } },
   { name: 'SIGTERM, handler added then removed', fixture: 'shutdown-signal.cjs', options: { args: ['removed'], signals: TERM } },
   { name: 'process.exit(4) inside the handler', fixture: 'shutdown-signal.cjs', options: { args: ['exit-in-handler'], signals: TERM } },
   { name: 'process.exit(3)', fixture: 'shutdown-exit.cjs' },
