@@ -1,7 +1,8 @@
 // Creation sites without async_hooks, for the default mode. Enabling any async_hooks hook makes V8
 // call into JS for every promise (measured here: an empty init-only hook alone costs 7% of an HTTP
 // handler with three awaits, past the 0.95 target). Long-lived resources are instead caught where
-// the app creates them: the few APIs that make them (timers, listen, connect, spawn, watch) are
+// the app creates them: the few APIs that make them (timers, timers/promises, listen, connect,
+// spawn, watch) are
 // wrapped, and each wrapper keeps a lazily formatted stack under the tracker's budget. A handle
 // that opens asynchronously (listen on a host name, connect) is registered once it exists.
 import net from 'node:net';
@@ -12,6 +13,7 @@ import workerThreads from 'node:worker_threads';
 import { syncBuiltinESMExports } from 'node:module';
 import { captureStack, type StackHolder } from './stack-capture.js';
 import { mirrorFunction } from '../mirror-function.js';
+import { installPromiseTimers } from './promise-timers.js';
 
 /** What the tracker does with a resource the app just created. */
 export interface ApiSiteSink {
@@ -155,6 +157,7 @@ export function installApiSites(sink: ApiSiteSink): void {
   patch(childProcess.ChildProcess.prototype, 'spawn', ownerWrapper(sink, 'child', false));
   patch(fs, 'watch', ownerWrapper(sink, 'watcher', true));
   patchWorker(sink);
+  installPromiseTimers(sink, patch, capture);
   try {
     // ESM `import { setTimeout, watch } from 'node:...'` binds the module's exports: refresh them.
     syncBuiltinESMExports();

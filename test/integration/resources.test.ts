@@ -57,6 +57,11 @@ describe.each(cases)('resources, $name', ({ fixture, agent }) => {
     const named = atLine(last.oldest, fixture, lineOf(fixture, '@named'));
     expect(named).toMatchObject({ type: 'Timeout', keepsAlive: false, details: { delayMs: 45_000, repeat: true } });
 
+    const poller = atLine(last.oldest, fixture, lineOf(fixture, '@poller'));
+    expect(poller).toMatchObject({ type: 'Timeout', keepsAlive: true, details: { delayMs: 2_000, repeat: true } });
+    const sleeping = atLine(last.oldest, fixture, lineOf(fixture, '@sleep'));
+    expect(sleeping).toMatchObject({ type: 'Timeout', keepsAlive: true, details: { delayMs: 50_000, repeat: false } });
+
     const server = atLine(last.oldest, fixture, lineOf(fixture, '@server'));
     expect(server).toMatchObject({ type: 'TCPServerWrap', keepsAlive: true, details: { port: app.port } });
 
@@ -66,7 +71,7 @@ describe.each(cases)('resources, $name', ({ fixture, agent }) => {
       // byType never holds what the agent opened (worker, ports, its own timers)
       for (const type of Object.keys(s.byType)) expect(['TCPServerWrap', 'Timeout', 'Immediate', 'TTYWrap', 'PipeWrap']).toContain(type);
       expect(s.byType.Timeout ?? 0).toBeLessThanOrEqual(bare.active.filter((t) => t === 'Timeout').length);
-      expect(s.tracked).toBeLessThanOrEqual(4);
+      expect(s.tracked).toBeLessThanOrEqual(6);
     }
     expect(last.byType.TCPServerWrap).toBe(1);
   });
