@@ -5,7 +5,7 @@
 // app's process (agent worker included), which other load on a shared machine disturbs far less.
 //
 //   node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N]
-//                     [--workloads http-sync,http-async,await] [--json]
+//                     [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel] [--json]
 //   env: BENCH_ROUNDS, BENCH_DURATION_MS, BENCH_WARMUP_MS, BENCH_CONNECTIONS
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,12 +27,14 @@ const { values: flags } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     workloads: { type: 'string' },
+    modes: { type: 'string' },
+    pin: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N] [--workloads http-sync,http-async,await] [--json]\n');
+  process.stdout.write('node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N] [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel] [--json]\n');
   process.exit(0);
 }
 
@@ -54,6 +56,8 @@ const config = {
   connections: intOption(flags.connections, 'BENCH_CONNECTIONS', 32, 1),
   workloads: (flags.workloads ?? 'http-sync,http-async,await').split(',').map((s) => s.trim()),
   node: process.version,
+  // The app on CPU 0 (its agent worker too), the load on CPU 1: far less drift between rounds.
+  pin: flags.pin === true,
 };
 const WORKLOADS = {
   'http-sync': { label: 'HTTP, sync handler', unit: 'req/s', run: (env, pre) => httpOnce('sync', env, pre) },
@@ -73,7 +77,16 @@ if (!existsSync(PRELOAD)) {
 
 // otel: the default mode with OpenTelemetry export on, to a collector stand-in in this process
 // that accepts and drops, metrics pushed every second (the worst case a user would pick).
-const VARIANTS = ['baseline', 'lite', 'default', 'deep', 'otel'];
+const ALL_MODES = ['lite', 'default', 'deep', 'otel'];
+// --modes narrows a run (more rounds in the same time for the rows in question); the baseline is always measured.
+const MODES = (flags.modes ?? ALL_MODES.join(',')).split(',').map((s) => s.trim());
+for (const m of MODES) {
+  if (!ALL_MODES.includes(m)) {
+    process.stderr.write(`bench: unknown mode ${m} (known: ${ALL_MODES.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const VARIANTS = ['baseline', ...ALL_MODES.filter((m) => MODES.includes(m))];
 /** The export's target: within 2 points of the default mode's ratio in the same run. */
 const OTEL_MAX_DROP = 0.02;
 /** The brief's targets: minimum throughput ratio per workload and mode. */
@@ -111,12 +124,13 @@ function envFor(variant, tag) {
 }
 
 async function httpOnce(kind, env, preload) {
-  const server = spawnNode([...preload, join(BENCH, 'http-server.js'), kind], env);
+  const server = spawnNode([...preload, join(BENCH, 'http-server.js'), kind], env, config.pin ? '0' : null);
   try {
     const { port } = await server.firstLine;
     const load = spawnNode(
       [join(BENCH, 'http-load.js'), String(port), String(config.connections), String(config.warmupMs), String(config.durationMs)],
       { ...process.env, NODE_OPTIONS: '' },
+      config.pin ? '1' : null,
     );
     const before = await getJson(port, '/__stats');
     const result = await load.firstLine;

@@ -72,6 +72,7 @@ export class Watchdog {
   private last: BlockEvent | null = null;
   /** After a flush (the main thread is exiting), no new block until the heartbeat moves again. */
   private quietUntilSeqChanges: number | null = null;
+  private stopped = false;
   private readonly threshold: number;
 
   constructor(private readonly deps: WatchdogDeps) {
@@ -79,13 +80,38 @@ export class Watchdog {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.poll(), POLL_MS);
+    if (this.timer || this.stopped) return;
+    this.schedule(POLL_MS);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * Each wake-up of a thread costs ~50-100 µs of CPU on a small VM, so with no block open the
+   * watchdog sleeps until the moment the threshold would pass if no heartbeat came (normally a
+   * heartbeat has come by then, and it sleeps again): ~1000/threshold wake-ups a second instead
+   * of 1000/POLL_MS, detection as early as before. An open block is followed every POLL_MS.
+   */
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.poll();
+      if (!this.stopped) this.schedule(this.nextDelay());
+    }, delayMs);
+  }
+
+  private nextDelay(): number {
+    if (this.open || this.quietUntilSeqChanges !== null || this.exiting()) return POLL_MS;
+    if (Atomics.load(this.i32, I.beatSeq) === 0) return POLL_MS;
+    const beatAt = this.deps.init.f64[F.beatAt];
+    if (beatAt === undefined) return POLL_MS;
+    // +1: wake just after the threshold is crossed, not just before it
+    const due = beatAt + this.threshold + 1 - epochNow();
+    return Math.max(POLL_MS, Math.min(due, this.threshold));
   }
 
   private get i32(): Int32Array {

@@ -2,9 +2,13 @@
 import { spawn } from 'node:child_process';
 import { get } from 'node:http';
 
-/** Starts node with args; resolves with the first JSON line it prints on stdout. */
-export function spawnNode(args, env) {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts node with args; resolves with the first JSON line it prints on stdout. `cpu` (a
+ * taskset CPU list) pins the process and all its threads, the agent's worker included.
+ */
+export function spawnNode(args, env, cpu = null) {
+  const [command, argv] = cpu === null ? [process.execPath, args] : ['taskset', ['-c', cpu, process.execPath, ...args]];
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   const firstLine = new Promise((resolve, reject) => {
