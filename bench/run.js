@@ -1,11 +1,14 @@
 // `npm run bench`: throughput with the agent in each mode against the same app without it.
-// Variants are interleaved in every round (the order rotates per round) and each ratio is the
-// median of per-round ratios, so the drift of a noisy machine hits every variant alike.
+// Variants are interleaved in every round (the order rotates, and reverses every other round)
+// and each ratio is the median of per-round ratios, so the drift of a noisy machine hits every
+// variant alike.
 // Two figures per run: throughput (wall clock, what a user sees) and work per CPU-second of the
 // app's process (agent worker included), which other load on a shared machine disturbs far less.
 //
 //   node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N]
-//                     [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel] [--json]
+//                     [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel]
+//                     [--pin] [--json]
+//   --pin: the app on CPU 0 (with its agent worker), the load on CPU 1 (taskset)
 //   env: BENCH_ROUNDS, BENCH_DURATION_MS, BENCH_WARMUP_MS, BENCH_CONNECTIONS
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -34,7 +37,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  process.stdout.write('node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N] [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel] [--json]\n');
+  process.stdout.write('node bench/run.js [--rounds N] [--duration MS] [--warmup MS] [--connections N] [--workloads http-sync,http-async,await] [--modes lite,default,deep,otel] [--pin] [--json]\n');
   process.exit(0);
 }
 
@@ -159,7 +162,11 @@ for (const w of config.workloads) {
 
 const started = Date.now();
 for (let round = 0; round < config.rounds; round++) {
-  const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+  // Rotated each round, and reversed every other round: each variant follows a different one in
+  // turn, so what a run leaves behind (sockets in TIME_WAIT, page cache, CPU state) does not always
+  // fall on the same successor. Plain rotation kept lite right after the fastest run, the baseline.
+  const rotated = VARIANTS.map((_, i) => VARIANTS[(i + Math.floor(round / 2)) % VARIANTS.length]);
+  const order = round % 2 === 0 ? rotated : rotated.reverse();
   for (const w of config.workloads) {
     for (const v of order) {
       const { env, preload } = envFor(v, `${w}-${round}`);
