@@ -145,6 +145,17 @@ export function resolveConfig(options: AgentOptions = {}, env: NodeJS.ProcessEnv
   for (const key of Object.keys(options)) {
     if (!OPTION_SPECS.some((s) => s.key === key)) warnings.push(`option ${key} is not a loopscope option; ignored`);
   }
+  // The watchdog takes a heartbeat older than the threshold for a block: a period that long would
+  // make every moment look blocked.
+  const threshold = config.blockThresholdMs as number;
+  if ((config.heartbeatMs as number) > threshold / 2) {
+    const fitted = Math.max(2, Math.floor(threshold / 2));
+    // A default that no longer fits a low threshold follows it without a word.
+    if (options.heartbeatMs !== undefined || env.LOOPSCOPE_HEARTBEAT_MS !== undefined) {
+      warnings.push(`heartbeat ${String(config.heartbeatMs)} ms is more than half the block threshold (${threshold} ms); using ${fitted} ms`);
+    }
+    config.heartbeatMs = fitted;
+  }
   return { config: config as unknown as AgentConfig, warnings };
 }
 
