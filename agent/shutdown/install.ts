@@ -102,6 +102,8 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
 
   const recorder = new ShutdownRecorder(ctx, tracker, finalSample, moveExitListenerLast);
 
+  /** Set once the agent re-raises a signal to die by it: its listener must not come back then. */
+  let reraising = false;
   const onSignal = (signal: FollowedSignal): void => {
     // Decided at signal time, not at install time: the app may add or remove its listeners.
     let alone = true;
@@ -115,6 +117,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     }
     if (!alone) return;
     try {
+      reraising = true;
       process.off(signal, onSignal);
       process.kill(process.pid, signal);
     } catch {
@@ -194,7 +197,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     const signal = event as FollowedSignal;
     queueMicrotask(() => {
       try {
-        if (!installed || stepAside.active || process.listeners(signal).includes(signalListener)) return;
+        if (!installed || reraising || stepAside.active || process.listeners(signal).includes(signalListener)) return;
         ctx.internal(() => process.prependListener(signal, signalListener));
       } catch {
         // never into the app
