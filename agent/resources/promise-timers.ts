@@ -91,12 +91,16 @@ export function installPromiseTimers(sink: ApiSiteSink, patch: Patcher, capture:
         // The line that called setInterval() is the one to show, not the first next() in for-await.
         const holder = admit === 'stack' ? capture(wrapped as AnyFn) : null;
         const next = iterator.next;
+        let first = true;
         // An own property only until the first call, which runs the body that creates the Timeout.
+        // for-await reads next() once and keeps calling that function: later calls go straight on.
         Object.defineProperty(iterator, 'next', {
           configurable: true,
           enumerable: false,
           writable: true,
           value: function (this: unknown, ...nextArgs: unknown[]): unknown {
+            if (!first) return next.apply(this, nextArgs);
+            first = false;
             delete (iterator as Partial<AsyncIteratorLike>).next;
             const { result, timeout } = catcher.run(() => next.apply(this, nextArgs));
             try {
