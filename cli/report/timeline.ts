@@ -77,7 +77,9 @@ export function renderShutdown(sd: ReportShutdown, cwd: string, indent = ''): st
       const c = col(r.closedAfterMs);
       out.push(row(label, `${'-'.repeat(c)}|`, `closed ${fmtMs(r.closedAfterMs)}`));
     } else {
-      out.push(row(label, `${'-'.repeat(BAR - 1)}>`, r.keptAlive ? 'never closed *' : 'never closed'));
+      // The process's own stdio stays open in every process: said so, not flagged.
+      const stdio = !r.keptAlive && typeof r.details?.stdio === 'string';
+      out.push(row(label, `${'-'.repeat(BAR - 1)}>`, r.keptAlive ? 'never closed *' : stdio ? `${String(r.details!.stdio)}, stays open` : 'never closed'));
     }
   }
   if (shown.some((r) => r.closedAfterMs === null && r.keptAlive)) out.push(`${indent}  * kept the process alive (ref'd)`);

@@ -134,6 +134,12 @@ describe('dashboard page with a live agent', () => {
     const text = (await timeline.textContent()) ?? '';
     expect(text).toContain('forgetToClearThisInterval');
     expect(text).toContain('never closed');
+    // The fixture's stdout (a pipe to the test) stays open to the end like in every process: drawn
+    // grey as such, and not listed with what was left open.
+    expect(text).toContain('stdio · stays open');
+    const stillOpen = (await page.locator('#shutdown .still-open').textContent()) ?? '';
+    expect(stillOpen).toContain('forgetToClearThisInterval');
+    expect(stillOpen).not.toContain('stdout');
     expect(text).toContain('exit code 1');
     expect(text).toMatch(/hang · \d+ kept alive/);
     // The total cleanup time, in large type, is the one the agent measured.

@@ -331,6 +331,20 @@ describe('terminal rendering', () => {
     expect(out).toContain('total cleanup 80 ms');
   });
 
+  it("draws the process's own stdio as staying open, not as a straggler", () => {
+    const stdout = { id: 11, type: 'PipeWrap', createdAt: null, details: { stdio: 'stdout' } };
+    const messages = fullRun().map((m) => {
+      if (m.type === 'shutdown.start') return valid({ ...m, resources: [...m.resources, { ...stdout, ageMs: 2950, keepsAlive: false }] });
+      if (m.type === 'shutdown.end') return valid({ ...m, stillOpen: [...m.stillOpen, stdout] });
+      return m;
+    });
+    const lines = render(reportOf(messages)).split('\n');
+    const pipe = lines.find((l) => l.startsWith('Pipe '));
+    expect(pipe, lines.join('\n')).toMatch(/-+> stdout, stays open$/);
+    // the interval that kept the process alive is still the one flagged
+    expect(lines.find((l) => l.startsWith('Timeout server.js:12'))).toContain('never closed *');
+  });
+
   it('says when the run ended abruptly, and renders children', () => {
     const messages = [...fullRun().filter((m) => m.type !== 'shutdown.end'), hello('kid', { parentRun: RUN, pid: 777, app: 'kid-app' })];
     const r = reportOf(messages, { invalidLines: 1, truncatedLastLine: true });

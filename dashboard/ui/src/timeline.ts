@@ -70,6 +70,8 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
   for (const r of resources.slice(0, MAX_RESOURCE_ROWS)) {
     const closed = r.closedAfterMs !== null;
     const detail = formatDetails(r.details);
+    // The process's own stdin/stdout/stderr stay open to the end in every process: grey, not a finding.
+    const stdio = !closed && !r.keptAlive && isStdio(r.details);
     rows.push({
       kind: 'resource',
       label: `${r.type}${r.createdAt?.functionName ? ` · ${r.createdAt.functionName}` : ''}`,
@@ -77,8 +79,8 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
       from: 0,
       to: closed ? r.closedAfterMs! : end,
       // Red: it held the process open; amber: open to the end but unref'd, so harmless to the exit.
-      colour: closed ? '#9fb8d6' : r.keptAlive ? COLOURS.bad : COLOURS.warn,
-      text: closed ? `closed at ${formatMs(r.closedAfterMs)}` : sd.end ? (r.keptAlive ? 'never closed · kept it alive' : 'never closed') : 'open',
+      colour: closed ? '#9fb8d6' : stdio ? COLOURS.muted : r.keptAlive ? COLOURS.bad : COLOURS.warn,
+      text: closed ? `closed at ${formatMs(r.closedAfterMs)}` : stdio ? 'stdio · stays open' : sd.end ? (r.keptAlive ? 'never closed · kept it alive' : 'never closed') : 'open',
     });
   }
 
@@ -148,7 +150,7 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
     svg.append(s('text', { x: m.left, y: plotBottom + m.line * 14 + 12, class: `marker-text ${m.cls}` }, m.label));
   }
 
-  const stillOpen = sd.end?.stillOpen ?? sd.hang?.keptAlive ?? [];
+  const stillOpen = (sd.end?.stillOpen ?? sd.hang?.keptAlive ?? []).filter((k) => !isStdio(k.details));
   const head = h(
     'div',
     { class: 'sd-head' },
@@ -178,4 +180,9 @@ export function renderShutdown(el: HTMLElement, sd: ShutdownState, now: number, 
     sd.end?.error ? h('pre', { class: 'crash' }, sd.end.error) : null,
   ];
   replaceChildren(el, ...body.filter((b): b is HTMLElement => b !== null));
+}
+
+/** The process's own stdio handle (the agent marks it with details.stdio). */
+function isStdio(details: Record<string, unknown> | undefined): boolean {
+  return typeof details?.stdio === 'string';
 }
