@@ -82,9 +82,19 @@ export class RunCharts {
       grid: { color: '#eef0f3' },
     };
     delayOpts.plugins!.tooltip!.callbacks!.label = (item) => `${item.dataset.label}: ${formatMs(item.parsed.y)}`;
+    // The legend follows the drawing order (max first): reversed, it reads p50, p99, max.
+    delayOpts.plugins!.legend = { ...delayOpts.plugins!.legend, reverse: true };
     this.delay = new Chart(delayCanvas, {
       type: 'line',
-      data: { datasets: [line('p50', COLOURS.p50, []), line('p99', COLOURS.p99, []), line('max', COLOURS.max, [])] },
+      // With ~100 samples a second, p99 and max often coincide: max is drawn dashed on top so
+      // both stay visible (Chart.js draws lower `order` on top).
+      data: {
+        datasets: [
+          { ...line('p50', COLOURS.p50, []), order: 2 },
+          { ...line('p99', COLOURS.p99, []), order: 1, borderWidth: 3 },
+          { ...line('max', COLOURS.max, []), order: 0, borderWidth: 1.5, borderDash: [5, 4] },
+        ],
+      },
       options: delayOpts,
     });
 
