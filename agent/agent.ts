@@ -104,13 +104,19 @@ class Agent implements RunningAgent {
     this.syncio = config.syncio ? new SyncioRecorder(this.context) : null;
     this.syncio?.install();
 
-    this.loop = new LoopSampler(this.context);
-    this.heartbeat = new Heartbeat(this.shared, config.heartbeatMs, config.blockThresholdMs, (stretch) => {
-      const slow = this.syncio?.slowCallWithin(stretch.startedAt, stretch.startedAt + stretch.durationMs) ?? null;
-      // Before the worker ends the block: the app may have registered its tracer since the last sample.
-      this.otelHook?.refresh();
-      this.worker?.postMessage({ kind: 'blockMeasured', block: { ...stretch, syncCall: slow } });
-    });
+    this.loop = new LoopSampler(this.context, config.heartbeatMs);
+    this.heartbeat = new Heartbeat(
+      this.shared,
+      config.heartbeatMs,
+      config.blockThresholdMs,
+      (stretch) => {
+        const slow = this.syncio?.slowCallWithin(stretch.startedAt, stretch.startedAt + stretch.durationMs) ?? null;
+        // Before the worker ends the block: the app may have registered its tracer since the last sample.
+        this.otelHook?.refresh();
+        this.worker?.postMessage({ kind: 'blockMeasured', block: { ...stretch, syncCall: slow } });
+      },
+      (gap) => this.loop.noteGap(gap),
+    );
     this.internal(() => {
       this.loop.start();
       this.heartbeat.start();

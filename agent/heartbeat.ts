@@ -18,11 +18,13 @@ export class Heartbeat {
     private readonly periodMs: number,
     private readonly thresholdMs: number,
     private readonly onBlock: (stretch: MeasuredStretch) => void,
+    /** Each gap between two of the timer's own ticks (not the extra ticks of start-up and exit). */
+    private readonly onGap: (gapMs: number) => void = () => undefined,
   ) {}
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.periodMs);
+    this.timer = setInterval(() => this.tick(true), this.periodMs);
     this.timer.unref();
     // Started from a preload, the first tick would come after the loop's first turn and take it as
     // the baseline: a block in a setTimeout(fn, 0) would go unseen. A tick queued now runs once the
@@ -37,8 +39,8 @@ export class Heartbeat {
     this.timer = null;
   }
 
-  /** Public so the exit path can take a last measurement. */
-  tick(): void {
+  /** Public so the exit path can take a last measurement; `periodic` for the timer's own ticks. */
+  tick(periodic = false): void {
     const now = epochNow();
     const active = performance.eventLoopUtilization().active;
     const { lastAt, lastActive } = this;
@@ -49,6 +51,13 @@ export class Heartbeat {
     // The first tick only sets the baseline: before it the loop had not started (module loading).
     if (lastAt === 0) return;
     const gap = now - lastAt;
+    if (periodic) {
+      try {
+        this.onGap(gap);
+      } catch {
+        // as below
+      }
+    }
     if (gap < this.thresholdMs) return;
     const away = Math.min(gap, active - lastActive);
     if (away >= this.thresholdMs) {

@@ -5,6 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LoopSampler } from '../../agent/loop.js';
+import { Heartbeat } from '../../agent/heartbeat.js';
+import { createSharedState } from '../../agent/shared-state.js';
 import type { AgentContext } from '../../agent/context.js';
 import { testContext } from '../helpers/context.js';
 import { ROOT } from '../helpers/run-node.js';
@@ -54,6 +56,29 @@ describe('LoopSampler', TIMING, () => {
       expect(idle.delay.maxMs).toBeLessThan(100);
       expect(idle.utilization).toBeLessThan(0.5);
     } finally {
+      loop.stop();
+    }
+  });
+
+  it('keeps the delay of a block that a timer of the same period ran (the histogram drops it on reset)', async () => {
+    const loop = new LoopSampler(context(), 20);
+    const heartbeat = new Heartbeat(createSharedState(), 20, 100, () => undefined, (gap) => loop.noteGap(gap));
+    loop.start();
+    heartbeat.start();
+    try {
+      await sleep(100);
+      loop.sample();
+      // The app's timer and the sampling timer share a period (1 s each, typically): Node runs both
+      // in one pass, so the sample comes right after the block, before the histogram has recorded it.
+      const samples: ReturnType<LoopSampler['sample']>[] = [];
+      setTimeout(() => block(300), 200);
+      setTimeout(() => samples.push(loop.sample()), 200);
+      await sleep(700);
+      samples.push(loop.sample());
+      expect(Math.max(...samples.map((x) => x.delay.maxMs))).toBeGreaterThanOrEqual(250);
+      expect(Math.max(...samples.map((x) => x.delay.maxMs))).toBeLessThan(400);
+    } finally {
+      heartbeat.stop();
       loop.stop();
     }
   });
