@@ -3,7 +3,7 @@
 // process with only the histogram enabled exits) and eventLoopUtilization deltas.
 import { monitorEventLoopDelay, performance, type IntervalHistogram, type EventLoopUtilization } from 'node:perf_hooks';
 import type { AgentContext } from './context.js';
-import type { LoopSample, Unstamped } from '../shared/protocol.js';
+import type { DelaySummary, LoopSample, Unstamped } from '../shared/protocol.js';
 
 /** Histogram resolution (ms): finer costs more wake-ups; 10 ms is what the brief measured at ~1.00. */
 const RESOLUTION_MS = 10;
@@ -23,20 +23,11 @@ function ms(ns: number): number {
 /** A stall the heartbeat saw is worth checking against the histogram from this long on (ms). */
 const STALL_MS = 50;
 
-interface DelayStats {
-  minMs: number;
-  meanMs: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
 /**
  * The histogram's statistics with one more sample, larger than all of them: the percentile of
  * rank r among n + 1 samples is the one of rank r among the first n while r <= n.
  */
-function withOneLarger(h: IntervalHistogram, lateMs: number): DelayStats {
+function withOneLarger(h: IntervalHistogram, lateMs: number): DelaySummary {
   const n = h.count;
   if (n === 0) return { minMs: lateMs, meanMs: lateMs, p50Ms: lateMs, p90Ms: lateMs, p99Ms: lateMs, maxMs: lateMs };
   const at = (p: number): number => {
@@ -113,7 +104,7 @@ export class LoopSampler {
     } catch {
       utilization = 0;
     }
-    let delay: DelayStats = { minMs: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 };
+    let delay: DelaySummary = { minMs: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 };
     const h = this.histogram;
     const stall = Math.round(this.stallMs * 1000) / 1000;
     this.stallMs = 0;
