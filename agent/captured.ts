@@ -1,0 +1,41 @@
+// The functions of Node that the agent calls, taken when the agent is loaded, before any of the
+// app's code runs. An app (or a library in it) may later replace process.on to log, setTimeout
+// with fake timers, process.kill to veto signals: the agent's own timers, listeners and re-raised
+// signals must keep working and stay invisible to those replacements. Taken from the prototypes
+// and node:timers, not from `process` or the globals, which a preloaded module could have patched
+// before the agent's turn.
+import { EventEmitter } from 'node:events';
+import * as timers from 'node:timers';
+
+const proto = EventEmitter.prototype;
+
+export const captured = Object.freeze({
+  setTimeout: timers.setTimeout,
+  clearTimeout: timers.clearTimeout,
+  setInterval: timers.setInterval,
+  clearInterval: timers.clearInterval,
+  setImmediate: timers.setImmediate,
+  clearImmediate: timers.clearImmediate,
+  queueMicrotask: globalThis.queueMicrotask,
+  on: proto.on,
+  off: proto.removeListener,
+  prependListener: proto.prependListener,
+  listeners: proto.listeners,
+  rawListeners: proto.rawListeners,
+  listenerCount: proto.listenerCount,
+  emit: proto.emit,
+  kill: process.kill,
+  reallyExit: (process as NodeJS.Process & { reallyExit?: (code?: number) => never }).reallyExit,
+  // Not process.stderr: reading it opens the app's stderr handle (a resource the app did not make).
+  now: Date.now,
+});
+
+/** process.on(event, fn) through the function captured at load. */
+export function processOn(event: string | symbol, fn: (...args: never[]) => void): void {
+  captured.on.call(process, event, fn as (...args: unknown[]) => void);
+}
+
+/** process.off(event, fn) through the function captured at load. */
+export function processOff(event: string | symbol, fn: (...args: never[]) => void): void {
+  captured.off.call(process, event, fn as (...args: unknown[]) => void);
+}
