@@ -1,6 +1,7 @@
 // Every option of the agent, its LOOPSCOPE_* variable, default and meaning in one table, so that
 // start(), the environment, the README and the warnings for bad values never drift apart.
 import type { Mode } from '../shared/protocol.js';
+import { REDACTED, redactUrl } from '../shared/redact.js';
 
 export interface AgentOptions {
   /** Path of an NDJSON recording to write. */
@@ -133,7 +134,8 @@ export function resolveConfig(options: AgentOptions = {}, env: NodeJS.ProcessEnv
     if (raw === undefined) continue;
     const { value, error } = coerce(spec, raw);
     if (error) {
-      warnings.push(`${source}=${JSON.stringify(raw)} ignored (${error}); using ${JSON.stringify(spec.default)}`);
+      const shown = spec.key === 'token' ? REDACTED : spec.key === 'dashboard' && typeof raw === 'string' ? redactUrl(raw) : raw;
+      warnings.push(`${source}=${JSON.stringify(shown)} ignored (${error}); using ${JSON.stringify(spec.default)}`);
     } else {
       config[spec.key] = value;
     }
@@ -159,12 +161,13 @@ export function resolveConfig(options: AgentOptions = {}, env: NodeJS.ProcessEnv
   return { config: config as unknown as AgentConfig, warnings };
 }
 
-/** Values safe to show on the dashboard (no token). */
+/** Values safe to show on the dashboard and in recordings: no token, the dashboard URL redacted. */
 export function publicConfig(config: AgentConfig): Record<string, string | number | boolean | null> {
   const out: Record<string, string | number | boolean | null> = {};
   for (const spec of OPTION_SPECS) {
     if (spec.key === 'token') continue;
     out[spec.key] = config[spec.key] as string | number | boolean | null;
   }
+  if (typeof out.dashboard === 'string') out.dashboard = redactUrl(out.dashboard);
   return out;
 }

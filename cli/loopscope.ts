@@ -76,7 +76,7 @@ function buildProgram(): Command {
     .addOption(new Option('--port <n>', 'port to listen on').argParser(port).default(7777))
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--data <dir>', 'directory where runs are kept as NDJSON')
-    .option('--token <token>', 'token agents and browsers must present')
+    .option('--token <token>', 'token agents and browsers must present (an empty one counts as none: generated beyond loopback)')
     .option('--open <file>', 'open a recording at start (repeatable)', (file: string, prev: string[] = []) => [...prev, file])
     .action(async (opts: DashboardOptions) => {
       const { startDashboard } = await loadDashboard();

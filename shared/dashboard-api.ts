@@ -15,7 +15,7 @@ export type IngestFrame = z.infer<typeof ingestFrameSchema>;
 /** dashboard -> agent */
 export type IngestReply = { kind: 'ack'; seq: number } | { kind: 'error'; reason: string };
 
-export { CLOSE, INGEST_PATH, LIVE_PATH, MAX_FRAME_BYTES } from './dashboard-constants.js';
+export { CLOSE, INGEST_PATH, LIVE_PATH, MAX_FRAME_BYTES, WRITE_HEADER } from './dashboard-constants.js';
 
 export interface RunSummary {
   run: string;

@@ -13,3 +13,10 @@ export const CLOSE = {
 export const INGEST_PATH = '/ingest';
 export const LIVE_PATH = '/live';
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A header (any value, e.g. `X-Loopscope: 1`) that makes an HTTP request that changes the
+ * dashboard acceptable without a non-simple content type: a page on another site can only send it
+ * after a CORS preflight, which the dashboard never approves. Lowercase, as Node gives headers.
+ */
+export const WRITE_HEADER = 'x-loopscope';

@@ -12,11 +12,16 @@ import { Recorder, resolveRecordPath } from './recorder.js';
 import { Watchdog } from './watchdog.js';
 import { captureMainStack } from './capture.js';
 import { calibrateEntryFrames } from './entry-frames.js';
+import { redactText, secretValues } from '../../shared/redact.js';
 
 const init = workerData as WorkerInit;
 const warned = new Set<string>();
+// A warning may quote the dashboard address or an error that does (ws, a proxy): whatever it says,
+// the token and the URL's credentials never reach the app's stderr or the recording.
+const secrets = secretValues(init.config);
 
-function warn(message: string): void {
+function warn(raw: string): void {
+  const message = redactText(raw, secrets);
   if (warned.has(message)) return;
   warned.add(message);
   try {

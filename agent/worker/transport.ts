@@ -7,6 +7,8 @@ import type { WebSocket as WsSocket } from 'ws';
 import type { Message } from '../../shared/protocol.js';
 import { CLOSE, INGEST_PATH, MAX_FRAME_BYTES } from '../../shared/dashboard-constants.js';
 import type { IngestReply } from '../../shared/dashboard-api.js';
+import { redactUrl } from '../../shared/redact.js';
+import { terminalSafeShort } from '../../shared/terminal-text.js';
 import type { WorkerInit } from '../worker-messages.js';
 import type { Sink, WarnFn } from './sink.js';
 
@@ -52,6 +54,8 @@ const STREAM_ONLY_NOTICES = new Set(['sink-start-overflow']);
 
 export class DashboardTransport implements Sink {
   private readonly url: string;
+  /** The address as warnings show it: a token or password in it must not reach the app's stderr. */
+  private readonly shownUrl: string;
   private readonly batchMs: number;
   private readonly batchMax: number;
   private readonly maxDelayMs: number;
@@ -85,9 +89,10 @@ export class DashboardTransport implements Sink {
     try {
       url = ingestUrl(options.url);
     } catch {
-      this.giveUp(`invalid dashboard address ${JSON.stringify(options.url)}; streaming off`);
+      this.giveUp(`invalid dashboard address ${JSON.stringify(redactUrl(options.url))}; streaming off`);
     }
     this.url = url;
+    this.shownUrl = url ? redactUrl(url) : '';
     this.batchMs = options.batchMs ?? 100;
     this.batchMax = options.batchMax ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 5000;
@@ -253,7 +258,7 @@ export class DashboardTransport implements Sink {
         followRedirects: false,
       });
     } catch (err) {
-      this.giveUp(`invalid dashboard address ${this.options.url} (${(err as Error).message})`);
+      this.giveUp(`invalid dashboard address ${redactUrl(this.options.url)} (${(err as Error).message})`);
       return;
     }
     this.ws = ws;
@@ -265,7 +270,7 @@ export class DashboardTransport implements Sink {
       if (!this.open) {
         this.warnOnce(
           'unreachable',
-          `dashboard ${this.url} unreachable (${err.code ?? err.message}); retrying in the background, holding up to ${this.options.queueMax} messages`,
+          `dashboard ${this.shownUrl} unreachable (${err.code ?? err.message}); retrying in the background, holding up to ${this.options.queueMax} messages`,
         );
       }
     });
@@ -294,7 +299,7 @@ export class DashboardTransport implements Sink {
       return;
     }
     if (reply.kind === 'error') {
-      this.warnOnce(`error:${reply.reason}`, `dashboard: ${reply.reason}`);
+      this.warnOnce(`error:${reply.reason}`, `dashboard: ${terminalSafeShort(String(reply.reason))}`);
       return;
     }
     if (reply.kind !== 'ack' || typeof reply.seq !== 'number') return;
@@ -315,7 +320,8 @@ export class DashboardTransport implements Sink {
     this.settleFlushes(true);
     if (this.stopped) return;
     this.enforceBound();
-    const said = reason ? `: ${reason}` : '';
+    // The reason comes from the server and goes to the app's stderr: printable text only.
+    const said = reason ? `: ${terminalSafeShort(reason)}` : '';
     if (code === CLOSE.unauthorized || code === CLOSE.unsupportedProtocol) {
       this.giveUp(`dashboard refused this agent (${code}${said}); streaming stopped`);
       return;
@@ -330,7 +336,7 @@ export class DashboardTransport implements Sink {
       this.unacked = [];
       this.unackedMessages = 0;
     } else if (wasOpen) {
-      this.warnOnce('lost', `connection to dashboard ${this.url} lost (${code}${said}); reconnecting in the background`);
+      this.warnOnce('lost', `connection to dashboard ${this.shownUrl} lost (${code}${said}); reconnecting in the background`);
     }
     this.scheduleReconnect();
   }

@@ -1,4 +1,6 @@
 // The HTTP side: the page's static files and the small REST API of shared/dashboard-api.ts.
+// Every refusal and error is a short JSON `{ error }`: Express's own error pages show stack
+// traces and install paths to whoever asks.
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,6 +8,8 @@ import { API } from '../../shared/dashboard-api.js';
 import type { Auth } from './auth.js';
 import type { Store } from './store.js';
 import { readNdjson } from './persist.js';
+import { terminalSafeShort } from '../../shared/terminal-text.js';
+import { logOncePer } from './log-once.js';
 
 /** An uploaded recording larger than this is refused (413). */
 export const MAX_RECORDING_BYTES = 256 * 1024 * 1024;
@@ -20,6 +24,7 @@ export interface HttpAppOptions {
 export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  const logRefusal = logOncePer(log, 'refused writes');
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -27,18 +32,28 @@ export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): expr
     res.setHeader('Referrer-Policy', 'no-referrer');
     const refused = auth.check(req);
     if (refused !== null) {
-      res.status(refused.startsWith('Host') ? 403 : 401).type('text/plain').send(
-        `${refused}: open the URL that \`loopscope dashboard\` printed (it carries ?token=)\n`,
-      );
+      const host = refused.startsWith('Host');
+      res.status(host ? 403 : 401).json({
+        error: host ? refused : `${refused}: open the URL that \`loopscope dashboard\` printed (it carries ?token=)`,
+      });
       return;
+    }
+    if (!SAFE_METHODS.has(req.method)) {
+      const forbidden = auth.checkWrite(req);
+      if (forbidden !== null) {
+        logRefusal(forbidden, `refused ${req.method} ${terminalSafeShort(req.path, 80)}: ${terminalSafeShort(forbidden)} (logged once per reason)`);
+        res.status(403).json({ error: forbidden });
+        return;
+      }
     }
     if (auth.token !== null && auth.presented(req).source === 'query') {
       res.setHeader('Set-Cookie', auth.setCookieHeader());
       if (req.method === 'GET' && req.accepts('html') && !req.path.startsWith('/api/')) {
-        // Swap the token in the address bar for the cookie just set.
+        // Swap the token in the address bar for the cookie just set. The target is rebuilt as a
+        // path on this server: a request target like //other.example/ must not redirect away.
         const url = new URL(req.originalUrl, 'http://x');
         url.searchParams.delete('token');
-        res.redirect(302, url.pathname + url.search);
+        res.redirect(302, `/${url.pathname.replace(/^\/+/, '')}${url.search}`);
         return;
       }
     }
@@ -85,6 +100,42 @@ export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): expr
       .type('text/plain')
       .send(`loopscope dashboard: the page is not built (expected ${uiDir}); the API is at ${API.runs}\n`);
   });
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  app.use(jsonErrors(log));
 
   return app;
+}
+
+/** Methods that only read; anything else changes the dashboard and must pass Auth.checkWrite. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The last handler: any error a route threw or passed on (a bad %-escape in a parameter, an
+ * unreadable body, a bug) becomes `{ error }` with its status. Only a client error's own message
+ * is shown; a server error is logged and answered with a fixed text, since its message may carry
+ * paths or internals.
+ */
+export function jsonErrors(log: (line: string) => void) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; statusCode?: unknown; message?: unknown; expose?: unknown };
+    const raw = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+    const status = raw >= 400 && raw < 600 ? raw : 500;
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    if (status >= 500) log(`${req.method} ${terminalSafeShort(req.path, 80)} failed: ${terminalSafeShort(message)}`);
+    const shown = status < 500 ? clientMessage(status, message) : 'internal error (logged by the dashboard)';
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(status).json({ error: shown });
+  };
+}
+
+/** A 4xx error's message, cut to its first line and without anything that looks like a path. */
+function clientMessage(status: number, message: string): string {
+  if (status === 400 && /decode param/i.test(message)) return 'bad percent-encoding in the URL';
+  const line = message.split('\n', 1)[0]!.replace(/(?:[A-Za-z]:)?[\\/][^\s'"]*[\\/][^\s'"]*/g, '(path)');
+  return terminalSafeShort(line, 200) || 'bad request';
 }

@@ -1,15 +1,20 @@
 // /ingest: one connection per agent run. Every frame is validated with the shared schema before
 // anything is stored or forwarded; a bad frame closes only its own connection, with a code and a
 // reason the agent logs, so one broken or hostile agent cannot disturb the others or a browser.
+// Browsers are refused before the handshake (refuseBrowser): a page on any site can open a
+// WebSocket to 127.0.0.1, and only agents may write.
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { CLOSE, ingestFrameSchema, type IngestReply } from '../../shared/dashboard-api.js';
 import { PROTOCOL_VERSION } from '../../shared/version.js';
 import type { Store } from './store.js';
+import { terminalSafe, terminalSafeShort } from '../../shared/terminal-text.js';
+import { logOncePer } from './log-once.js';
 
 /** A close reason is limited to 123 bytes by the WebSocket protocol. */
 export function closeReason(text: string): string {
-  let out = text;
+  let out = terminalSafe(text);
   while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
   return out;
 }
@@ -36,11 +41,30 @@ function unknownProtocol(value: unknown): number | null {
 export class IngestEndpoint {
   private rejected = 0;
   private stopped = false;
+  private readonly logBrowser: (origin: string, line: string) => void;
 
   constructor(
     private readonly store: Store,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.logBrowser = logOncePer(log, 'ingest: browser origins');
+  }
+
+  /**
+   * At the HTTP upgrade, before any WebSocket exists: a request from a browser page (it carries an
+   * Origin; agents send none) gets 403 with the reason, and is logged once per origin.
+   * reason: what Auth.checkIngestOrigin said.
+   */
+  refuseBrowser(req: IncomingMessage, socket: Duplex, reason: string): void {
+    this.rejected++;
+    const origin = String(req.headers.origin);
+    this.logBrowser(origin, `ingest: refused ${terminalSafeShort(reason)} (403 before the handshake; logged once per origin)`);
+    const body = JSON.stringify({ error: reason });
+    socket.end(
+      `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
 
   /** From now on frames are left unacked: the agents keep them and resend to the next dashboard. */
   stop(): void {
@@ -61,7 +85,7 @@ export class IngestEndpoint {
       if (closing) return;
       closing = true;
       this.rejected++;
-      this.log(`ingest ${who}${run ? ` run ${run}` : ''}: ${reason}; closing (${code})`);
+      this.log(`ingest ${who}${run ? ` run ${terminalSafeShort(run, 80)}` : ''}: ${terminalSafeShort(reason)}; closing (${code})`);
       ws.close(code, closeReason(reason));
     };
 
@@ -70,7 +94,9 @@ export class IngestEndpoint {
       if (closing) return;
       closing = true;
       this.rejected++;
-      this.log(`ingest ${who}${run ? ` run ${run}` : ''}: ${err.message}${err.code ? ` (${err.code})` : ''}; connection closed`);
+      this.log(
+        `ingest ${who}${run ? ` run ${terminalSafeShort(run, 80)}` : ''}: ${terminalSafeShort(err.message)}${err.code ? ` (${terminalSafeShort(err.code, 40)})` : ''}; connection closed`,
+      );
     });
     ws.on('close', () => {
       closing = true;

@@ -12,7 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, INGEST_PATH, LIVE_PATH, MAX_FRAME_BYTES } from '../../shared/dashboard-api.js';
-import { Auth, generateToken, isLoopbackHost } from './auth.js';
+import { Auth, generateToken, isLoopbackHost, usableToken } from './auth.js';
+import { terminalSafeShort } from '../../shared/terminal-text.js';
 import { IngestEndpoint } from './ingest.js';
 import { LiveHub } from './live.js';
 import { Store } from './store.js';
@@ -76,7 +77,8 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   const host = options.host ?? DEFAULT_HOST;
   const log = options.log ?? ((line: string) => console.log(line));
   const loopback = isLoopbackHost(host);
-  const token = options.token ?? (loopback ? null : generateToken());
+  // An empty or blank token (`--token "$UNSET"`) counts as none: generated beyond loopback.
+  const token = usableToken(options.token) ?? (loopback ? null : generateToken());
   const dataDir = options.data === null ? null : resolve(options.data ?? DEFAULT_DATA_DIR);
 
   const store = new Store({ dir: dataDir, log });
@@ -85,7 +87,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   for (const file of options.open ?? []) {
     const result = await readNdjsonFile(resolve(file));
     const runs = store.addRecording(result.messages);
-    log(`opened ${file}: ${runs.length} run(s)${result.skipped ? `, ${result.skipped} invalid lines skipped (${result.firstError})` : ''}`);
+    log(`opened ${file}: ${runs.length} run(s)${result.skipped ? `, ${result.skipped} invalid lines skipped (${terminalSafeShort(String(result.firstError))})` : ''}`);
   }
 
   const hub = new LiveHub(() => store.summaries(), log);
@@ -121,6 +123,11 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
       return;
     }
     if (path === INGEST_PATH) {
+      const browser = auth.checkIngestOrigin(req);
+      if (browser !== null) {
+        ingest.refuseBrowser(req, socket, browser);
+        return;
+      }
       ingestWss.handleUpgrade(req, socket, head, (ws) => {
         markAlive(ws);
         ingest.handle(ws, req, auth.check(req));
@@ -131,10 +138,10 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
         const badOrigin = auth.checkOrigin(req);
         const refused = auth.check(req);
         if (badOrigin !== null) {
-          log(`live: ${badOrigin}; closing (${CLOSE.forbiddenOrigin})`);
+          log(`live: ${terminalSafeShort(badOrigin)}; closing (${CLOSE.forbiddenOrigin})`);
           ws.close(CLOSE.forbiddenOrigin, 'forbidden origin');
         } else if (refused !== null) {
-          log(`live: unauthorized (${refused}); closing (${CLOSE.unauthorized})`);
+          log(`live: unauthorized (${terminalSafeShort(refused)}); closing (${CLOSE.unauthorized})`);
           ws.close(CLOSE.unauthorized, `unauthorized: ${refused}`);
         } else {
           hub.add(ws);

@@ -160,7 +160,7 @@ describe('agent -> dashboard, end to end', () => {
     expect(state.body.shutdowns.at(-1)?.end?.exit.code).toBe(3);
 
     // The same recording uploaded: a second run, from a recording, next to the live one.
-    const upload = await fetch(`http://127.0.0.1:${port}/api/recordings`, { method: 'POST', body: readFileSync(record, 'utf8') + 'not json\n' });
+    const upload = await fetch(`http://127.0.0.1:${port}/api/recordings`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: readFileSync(record, 'utf8') + 'not json\n' });
     const uploaded = (await upload.json()) as { runs: string[]; skipped: number };
     expect(uploaded).toEqual({ runs: [`${run}~rec`], skipped: 1 });
     const rec = (await getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`)).body.runs.find((r) => r.run === `${run}~rec`);

@@ -27,6 +27,8 @@ export async function uploadRecording(file: File): Promise<UploadResult> {
   const res = await fetch('api/recordings', {
     method: 'POST',
     credentials: 'same-origin',
+    // Not a "simple" content type: the server refuses writes that a page on another site could
+    // send without a preflight (text/plain, forms), and this one is what proves it is not one.
     headers: { 'content-type': 'application/x-ndjson' },
     body: await file.text(),
   });
