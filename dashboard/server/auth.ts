@@ -12,6 +12,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WRITE_HEADER } from '../../shared/dashboard-constants.js';
+import { terminalSafeShort } from '../../shared/terminal-text.js';
 
 export const TOKEN_COOKIE = 'loopscope_token';
 
@@ -150,7 +151,7 @@ export class Auth {
   checkIngestOrigin(req: IncomingMessage): string | null {
     const origin = req.headers.origin;
     if (origin === undefined) return null;
-    return `a browser page (Origin ${origin}) may not write to /ingest; only agents may`;
+    return `a browser page (Origin ${terminalSafeShort(origin, 100)}) may not write to /ingest; only agents may`;
   }
 
   /**

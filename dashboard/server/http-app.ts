@@ -3,6 +3,7 @@
 // traces and install paths to whoever asks.
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { existsSync } from 'node:fs';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { API } from '../../shared/dashboard-api.js';
 import type { Auth } from './auth.js';
@@ -108,6 +109,21 @@ export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): expr
   return app;
 }
 
+/**
+ * The server's request listener. A request target the router cannot even parse (`GET http://[`)
+ * never reaches a middleware, and Express would answer it with its own HTML page: here it gets the
+ * same JSON as everything else.
+ */
+export function withJsonFallback(app: express.Express, log: (line: string) => void): RequestListener {
+  const errors = jsonErrors(log);
+  return (req, res) => {
+    app(req as Request, res as Response, (err?: unknown) => {
+      if (err) errors(err, req, res, () => undefined);
+      else if (!res.headersSent) res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: 'not found' }));
+    });
+  };
+}
+
 /** Methods that only read; anything else changes the dashboard and must pass Auth.checkWrite. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -118,18 +134,20 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * paths or internals.
  */
 export function jsonErrors(log: (line: string) => void) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+  return (err: unknown, req: IncomingMessage, res: ServerResponse, _next: NextFunction): void => {
     const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; statusCode?: unknown; message?: unknown; expose?: unknown };
     const raw = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
     const status = raw >= 400 && raw < 600 ? raw : 500;
     const message = typeof e.message === 'string' ? e.message : String(err);
-    if (status >= 500) log(`${req.method} ${terminalSafeShort(req.path, 80)} failed: ${terminalSafeShort(message)}`);
+    if (status >= 500) log(`${req.method} ${terminalSafeShort((req.url ?? '').split('?', 1)[0]!, 80)} failed: ${terminalSafeShort(message)}`);
     const shown = status < 500 ? clientMessage(status, message) : 'internal error (logged by the dashboard)';
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(status).json({ error: shown });
+    res.statusCode = status;
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify({ error: shown }));
   };
 }
 

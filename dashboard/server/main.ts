@@ -18,7 +18,7 @@ import { IngestEndpoint } from './ingest.js';
 import { LiveHub } from './live.js';
 import { Store } from './store.js';
 import { readNdjsonFile } from './persist.js';
-import { createHttpApp } from './http-app.js';
+import { createHttpApp, withJsonFallback } from './http-app.js';
 
 export const DEFAULT_PORT = 7777;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -95,7 +95,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   const auth = new Auth(token, loopback);
   const ingest = new IngestEndpoint(store, log);
   const app = createHttpApp({ store, auth, uiDir: options.uiDir ?? join(packageRoot(), 'dist', 'dashboard-ui'), log });
-  const server = createServer(app);
+  const server = createServer(withJsonFallback(app, log));
 
   const wsOptions = { noServer: true, perMessageDeflate: false } as const;
   const ingestWss = new WebSocketServer({ ...wsOptions, maxPayload: MAX_FRAME_BYTES });
