@@ -11,11 +11,13 @@ const SECRET_PARAM = /token|secret|passw|pwd|auth|key|sig|credential|session/i;
 
 // In free text (a URL that did not parse, or one quoted inside a message): userinfo before an
 // authority, and name=value pairs whose name looks like a credential.
-const USERINFO_IN_TEXT = /(\/\/)[^\s/?#@"']*@/g;
+const USERINFO_IN_TEXT = /\/\/([^\s/?#@"']*)@/g;
 const SECRET_PAIR_IN_TEXT = /([?&#;][^=&\s#"']*(?:token|secret|passw|pwd|auth|key|sig|credential|session)[^=&\s#"']*=)[^&\s#"']*/gi;
 
 function redactLoose(text: string): string {
-  return text.replace(USERINFO_IN_TEXT, `$1${REDACTED}@`).replace(SECRET_PAIR_IN_TEXT, `$1${REDACTED}`);
+  return text
+    .replace(USERINFO_IN_TEXT, (_all, info: string) => (info.includes(':') ? `//${REDACTED}:${REDACTED}@` : `//${REDACTED}@`))
+    .replace(SECRET_PAIR_IN_TEXT, `$1${REDACTED}`);
 }
 
 /** A URL with its username, password and credential-like query parameters replaced by ***. */
