@@ -225,6 +225,43 @@ describe('browsers cannot write to the dashboard', () => {
   });
 });
 
+describe('/live answers only its own origin', () => {
+  /** The close code /live gives a browser with this Origin (and Host), or 'open'. */
+  async function liveVerdict(port: number, urlHost: string, origin: string, host?: string): Promise<number | 'open'> {
+    const client = await connect(`ws://${urlHost}:${port}/live`, { origin, ...(host ? { headers: { host } } : {}) });
+    // An accepted browser gets the run list at once; a refused one is closed.
+    const first = await Promise.race([client.closed.then((c) => c.code), waitFor(() => client.received.length > 0, 5000, 'run list').then(() => 'open' as const)]);
+    client.ws.close();
+    return first;
+  }
+
+  it('matches scheme, host and port exactly, IPv4 and IPv6, and keeps rebound names out', async () => {
+    const dash = await startDashboardProcess({});
+    try {
+      const p = dash.port;
+      expect(await liveVerdict(p, '127.0.0.1', `http://127.0.0.1:${p}`)).toBe('open');
+      expect(await liveVerdict(p, '127.0.0.1', `http://localhost:${p}`)).toBe(CLOSE.forbiddenOrigin);
+      expect(await liveVerdict(p, '127.0.0.1', `http://127.0.0.1:${p === 65535 ? 1 : p + 1}`)).toBe(CLOSE.forbiddenOrigin);
+      expect(await liveVerdict(p, '127.0.0.1', `ws://127.0.0.1:${p}`)).toBe(CLOSE.forbiddenOrigin);
+      expect(await liveVerdict(p, '127.0.0.1', 'null')).toBe(CLOSE.forbiddenOrigin);
+      // The browser spelled the name in capitals: still the same origin.
+      expect(await liveVerdict(p, '127.0.0.1', `http://LOCALHOST:${p}`, `LocalHost:${p}`)).toBe('open');
+      // DNS rebinding: evil.example now resolves to 127.0.0.1, and Origin matches Host.
+      expect(await liveVerdict(p, '127.0.0.1', `http://evil.example:${p}`, `evil.example:${p}`)).toBe(CLOSE.unauthorized);
+    } finally {
+      await dash.stop();
+    }
+    const six = await startDashboardProcess({ host: '::1' });
+    try {
+      expect(await liveVerdict(six.port, '[::1]', `http://[::1]:${six.port}`)).toBe('open');
+      expect(await liveVerdict(six.port, '[::1]', `http://[::2]:${six.port}`)).toBe(CLOSE.forbiddenOrigin);
+      expect(await liveVerdict(six.port, '[::1]', `http://127.0.0.1:${six.port}`)).toBe(CLOSE.forbiddenOrigin);
+    } finally {
+      await six.stop();
+    }
+  });
+});
+
 describe('a blank --token is no token', () => {
   /** `loopscope dashboard ...` until its "agents:" line; returns what it printed and stops it. */
   async function dashboardOutput(args: string[], probe: (port: number, token: string | null) => Promise<void>): Promise<string> {
