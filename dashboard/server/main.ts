@@ -14,6 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, INGEST_PATH, LIVE_PATH, MAX_FRAME_BYTES } from '../../shared/dashboard-api.js';
 import { Auth, generateToken, isLoopbackHost, usableToken } from './auth.js';
 import { terminalSafeShort } from '../../shared/terminal-text.js';
+import { logOncePer } from './log-once.js';
 import { IngestEndpoint } from './ingest.js';
 import { LiveHub } from './live.js';
 import { Store } from './store.js';
@@ -94,6 +95,8 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   store.setListener({ message: (m) => hub.message(m), run: (s) => hub.run(s), runs: () => hub.runsChanged() });
   const auth = new Auth(token, loopback);
   const ingest = new IngestEndpoint(store, log);
+  // Any page can open /live sockets in a loop: one line per foreign origin is enough.
+  const logLiveRefusal = logOncePer(log, 'live: refused origins');
   const app = createHttpApp({ store, auth, uiDir: options.uiDir ?? join(packageRoot(), 'dist', 'dashboard-ui'), log });
   const server = createServer(withJsonFallback(app, log));
 
@@ -138,7 +141,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
         const badOrigin = auth.checkOrigin(req);
         const refused = auth.check(req);
         if (badOrigin !== null) {
-          log(`live: ${terminalSafeShort(badOrigin)}; closing (${CLOSE.forbiddenOrigin})`);
+          logLiveRefusal(String(req.headers.origin), `live: ${terminalSafeShort(badOrigin)}; closing (${CLOSE.forbiddenOrigin}; logged once per origin)`);
           ws.close(CLOSE.forbiddenOrigin, 'forbidden origin');
         } else if (refused !== null) {
           log(`live: unauthorized (${terminalSafeShort(refused)}); closing (${CLOSE.unauthorized})`);
