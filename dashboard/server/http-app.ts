@@ -135,7 +135,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function jsonErrors(log: (line: string) => void) {
   return (err: unknown, req: IncomingMessage, res: ServerResponse, _next: NextFunction): void => {
-    const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; statusCode?: unknown; message?: unknown; expose?: unknown };
+    const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; statusCode?: unknown; message?: unknown };
     const raw = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
     const status = raw >= 400 && raw < 600 ? raw : 500;
     const message = typeof e.message === 'string' ? e.message : String(err);
