@@ -97,11 +97,11 @@ beforeAll(async () => {
   for (const run of VICTIM_RUNS) {
     const agent = await connect(`ws://127.0.0.1:${dashboard.port}/ingest`);
     agent.ws.send(JSON.stringify({ seq: 0, messages: [hello(run, VICTIM_APP), ...shutdownPair(run)] }));
-    await waitFor(() => agent.received.length === 1, 10_000, `ack of ${run}`);
+    await waitFor(() => agent.received.length === 1, 30_000, `ack of ${run}`);
     agent.ws.close();
     await agent.closed;
   }
-  await waitFor(() => Object.keys(snapshot(dataDir)).length >= VICTIM_RUNS.length, 10_000, 'victim runs on disk');
+  await waitFor(() => Object.keys(snapshot(dataDir)).length >= VICTIM_RUNS.length, 30_000, 'victim runs on disk');
   attacker = createServer((req, res) => {
     const origin = `http://${req.headers.host ?? ''}`;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(attackPage(dashboard.port, origin));
@@ -117,7 +117,7 @@ afterAll(async () => {
   await dashboard?.close();
 });
 
-describe('a page on another origin attacks the dashboard', () => {
+describe('a page on another origin attacks the dashboard', { timeout: 90_000 }, () => {
   // localhost:OTHER is another site; 127.0.0.1:OTHER is the same site (ports do not count) but
   // another origin: both must be refused.
   for (const host of ['localhost', '127.0.0.1']) {

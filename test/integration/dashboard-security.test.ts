@@ -76,7 +76,7 @@ function expectShortJsonError(answer: HttpAnswer, status: number): void {
   expect(answer.body.length).toBeLessThan(400);
 }
 
-describe('browsers cannot write to the dashboard', () => {
+describe('browsers cannot write to the dashboard', { timeout: 90_000 }, () => {
   let dash: DashboardProcess;
   let dataDir: string;
   const APP = 'victim-app';
@@ -105,15 +105,15 @@ describe('browsers cannot write to the dashboard', () => {
     // Two finished runs of the victim's app, on disk: what the attack pruned before.
     const agent = await connect(`ws://127.0.0.1:${dash.port}/ingest`);
     agent.ws.send(JSON.stringify({ seq: 0, messages: [hello(seeded[0]!, APP), ...shutdownPair(seeded[0]!)] }));
-    await waitFor(() => agent.received.length === 1, 10_000, 'ack of the first seeded run');
+    await waitFor(() => agent.received.length === 1, 30_000, 'ack of the first seeded run');
     agent.ws.close();
     await agent.closed;
     const second = await connect(`ws://127.0.0.1:${dash.port}/ingest`);
     second.ws.send(JSON.stringify({ seq: 0, messages: [hello(seeded[1]!, APP), ...shutdownPair(seeded[1]!)] }));
-    await waitFor(() => second.received.length === 1, 10_000, 'ack of the second seeded run');
+    await waitFor(() => second.received.length === 1, 30_000, 'ack of the second seeded run');
     second.ws.close();
     await second.closed;
-    await waitFor(() => Object.keys(snapshot(dataDir)).length >= 2, 10_000, 'seeded runs on disk');
+    await waitFor(() => Object.keys(snapshot(dataDir)).length >= 2, 30_000, 'seeded runs on disk');
   });
 
   afterAll(async () => {
@@ -128,7 +128,7 @@ describe('browsers cannot write to the dashboard', () => {
       expect(answer.status).toBe(403);
       expect(JSON.parse(answer.body!).error).toMatch(/browser page .* may not write to \/ingest; only agents may/);
     }
-    await waitFor(() => dash.logs.some((l) => l.includes('Origin null')), 5000, 'log of the null origin');
+    await waitFor(() => dash.logs.some((l) => l.includes('Origin null')), 15_000, 'log of the null origin');
     expect(dash.logs.filter((l) => /ingest: refused .*Origin https:\/\/evil\.example/.test(l))).toHaveLength(1);
     // An agent sends no Origin and still gets through.
     expect((await tryUpgrade(url, undefined)).opened).toBe(true);
@@ -201,7 +201,7 @@ describe('browsers cannot write to the dashboard', () => {
     // V8 quotes a short invalid text whole in its error message: ESC and newline included.
     bad.ws.send('\u001b[2J\nFORGED');
     await bad.closed;
-    const line = await waitFor(() => dash.logs.find((l) => l.includes('FORGED')), 5000, 'log of the malformed frame');
+    const line = await waitFor(() => dash.logs.find((l) => l.includes('FORGED')), 15_000, 'log of the malformed frame');
     expect(line).toMatch(/^ingest .*malformed frame/);
     expect(line).toContain('\\e[2J\\nFORGED');
     // An 8-bit CSI (0x9b) in an Origin header, which Node reads as latin1.
@@ -219,18 +219,18 @@ describe('browsers cannot write to the dashboard', () => {
       socket.on('close', () => resolve());
       socket.on('error', () => resolve());
     });
-    const csi = await waitFor(() => dash.logs.find((l) => l.includes('csi')), 5000, 'log of the 8-bit CSI origin');
+    const csi = await waitFor(() => dash.logs.find((l) => l.includes('csi')), 15_000, 'log of the 8-bit CSI origin');
     expect(csi).toContain('csi\\u009b2J.example');
     for (const l of dash.logs) expect(l).not.toMatch(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/);
   });
 });
 
-describe('/live answers only its own origin', () => {
+describe('/live answers only its own origin', { timeout: 90_000 }, () => {
   /** The close code /live gives a browser with this Origin (and Host), or 'open'. */
   async function liveVerdict(port: number, urlHost: string, origin: string, host?: string): Promise<number | 'open'> {
     const client = await connect(`ws://${urlHost}:${port}/live`, { origin, ...(host ? { headers: { host } } : {}) });
     // An accepted browser gets the run list at once; a refused one is closed.
-    const first = await Promise.race([client.closed.then((c) => c.code), waitFor(() => client.received.length > 0, 5000, 'run list').then(() => 'open' as const)]);
+    const first = await Promise.race([client.closed.then((c) => c.code), waitFor(() => client.received.length > 0, 15_000, 'run list').then(() => 'open' as const)]);
     client.ws.close();
     return first;
   }
@@ -262,7 +262,7 @@ describe('/live answers only its own origin', () => {
   });
 });
 
-describe('a blank --token is no token', () => {
+describe('a blank --token is no token', { timeout: 90_000 }, () => {
   /** `loopscope dashboard ...` until its "agents:" line; returns what it printed and stops it. */
   async function dashboardOutput(args: string[], probe: (port: number, token: string | null) => Promise<void>): Promise<string> {
     const child = spawn(process.execPath, [CLI, 'dashboard', '--port', '0', '--data', tempDir('ls-dash-token-'), ...args], {
@@ -274,7 +274,7 @@ describe('a blank --token is no token', () => {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     try {
       child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-      await waitFor(() => /^agents: /m.test(out) || child.exitCode !== null, 15_000, 'dashboard output');
+      await waitFor(() => /^agents: /m.test(out) || child.exitCode !== null, 60_000, 'dashboard output');
       const port = Number(/on http:\/\/[^/\s]+:(\d+)\//.exec(out)?.[1]);
       const token = /[?&]token=([^\s&]+)/.exec(out)?.[1] ?? null;
       if (port > 0) await probe(port, token === null ? null : decodeURIComponent(token));
@@ -317,7 +317,7 @@ describe('a blank --token is no token', () => {
     expect(none).toMatch(/^token: /m);
     expect(shape(empty)).toBe(shape(none));
     expect(shape(blank)).toBe(shape(none));
-  }, 60_000);
+  }, 120_000);
 
   it('on loopback, --token "" means no token, as without the option', async () => {
     const open = async (port: number, token: string | null): Promise<void> => {
@@ -327,10 +327,10 @@ describe('a blank --token is no token', () => {
     const none = await dashboardOutput([], open);
     const empty = await dashboardOutput(['--token', ''], open);
     expect(shape(empty)).toBe(shape(none));
-  }, 60_000);
+  }, 120_000);
 });
 
-describe('an error thrown in a route', () => {
+describe('an error thrown in a route', { timeout: 90_000 }, () => {
   it('becomes a 500 { error } without its message or stack; the dashboard logs it', async () => {
     const { default: express } = await import('express');
     const { jsonErrors } = await import('../../dist/dashboard/server/http-app.js');
