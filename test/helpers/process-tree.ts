@@ -21,16 +21,20 @@ export interface TreeRunOptions {
   argv: string[];
   env: Record<string, string | undefined>;
   actions: Action[];
-  /** The test SIGKILLs the whole tree if the top process has not exited by then. */
-  timeoutMs: number;
+  /** The whole tree is SIGKILLed if the actions have not all run by then (e.g. never "ready"). */
+  startTimeoutMs: number;
+  /** The whole tree is SIGKILLed if the top process has not exited this long after the last action. */
+  exitTimeoutMs: number;
   /** How long processes of the run may live on after the top one exited before they are killed. */
   orphanGraceMs: number;
 }
 
 export interface TreeRunResult extends RunResult {
   pid: number;
-  /** The top process was still alive at timeoutMs and was SIGKILLed by the test. */
+  /** The top process was still alive exitTimeoutMs after the last action, and was SIGKILLed. */
   timedOut: boolean;
+  /** From the last action to the top process's exit (null when it ended before the last action). */
+  exitMs: number | null;
   /** The action the script was waiting for when the process ended, if it never came. */
   pendingWait: string | null;
   /** Processes of the run still alive orphanGraceMs after the top one exited (then killed). */
@@ -94,6 +98,8 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
   let exited = false;
   let timedOut = false;
   let orphans = 0;
+  let actionsDoneAt: number | null = null;
+  let exitMs: number | null = null;
   const killed: { pid: number; command: string }[] = [];
   let wake: (() => void) | null = null;
   const poke = (): void => {
@@ -109,7 +115,7 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
     args: rest,
     env: { ...options.env, [MARKER]: id },
     // Ours fire first and kill the whole tree; runNode's only the top process.
-    timeoutMs: options.timeoutMs + options.orphanGraceMs + 30_000,
+    timeoutMs: options.startTimeoutMs + options.exitTimeoutMs + options.orphanGraceMs + 30_000,
     onStdout: (chunk) => {
       stdout += chunk;
       poke();
@@ -119,6 +125,7 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
   const timers: NodeJS.Timeout[] = [];
   child.on('exit', () => {
     exited = true;
+    if (actionsDoneAt !== null) exitMs = performance.now() - actionsDoneAt;
     poke();
     timers.push(
       setTimeout(() => {
@@ -128,13 +135,13 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
       }, options.orphanGraceMs),
     );
   });
-  timers.push(
-    setTimeout(() => {
-      if (exited) return;
-      timedOut = true;
-      killed.push(...killRun(id));
-    }, options.timeoutMs),
-  );
+  const killIfAlive = (): void => {
+    if (exited) return;
+    timedOut = true;
+    killed.push(...killRun(id));
+  };
+  const startTimer = setTimeout(killIfAlive, options.startTimeoutMs);
+  timers.push(startTimer);
 
   let pendingWait: string | null = null;
   const drive = async (): Promise<void> => {
@@ -161,6 +168,9 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
         appendFileSync(action.append, action.text);
       }
     }
+    actionsDoneAt = performance.now();
+    clearTimeout(startTimer);
+    timers.push(setTimeout(killIfAlive, options.exitTimeoutMs));
   };
   const [result] = await Promise.all([run, drive()]);
   for (const t of timers) clearTimeout(t);
@@ -168,6 +178,7 @@ export async function runTree(options: TreeRunOptions): Promise<TreeRunResult> {
     ...result,
     pid: child.pid ?? -1,
     timedOut,
+    exitMs,
     pendingWait,
     orphans,
     killedPids: killed.map((k) => k.pid),

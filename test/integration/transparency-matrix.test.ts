@@ -23,10 +23,21 @@ const PRELOAD = join(AGENT_ROOT, 'dist', 'agent', 'preload.js');
 if (!existsSync(PRELOAD)) throw new Error(`no built agent at ${PRELOAD}: run npm run build in ${AGENT_ROOT}`);
 
 const MATRIX = join(FIXTURES, 'matrix');
-/** A process the agent makes unkillable would otherwise hang the suite; 10 s is ~20x a slow exit here. */
-const RUN_TIMEOUT_MS = 10_000;
-/** node --watch dies by SIGHUP and leaves its app running: both runs wait this long, then kill it. */
-const ORPHAN_GRACE_MS = 1_500;
+/** Start-up of a process tree with an agent in each process, on a machine at load 16, stays well under this. */
+const START_TIMEOUT_MS = 60_000;
+/**
+ * After its last signal a process that has not exited within this is one the agent made unkillable:
+ * a clean exit takes well under a second, but with the raised flush bound (below) a child and then
+ * its parent may each wait up to 5 s for a worker starved by a loaded machine.
+ */
+const EXIT_TIMEOUT_MS = 20_000;
+/**
+ * How long the rest of a tree may outlive its top process (cluster workers after the primary died
+ * by SIGHUP finish their work, then exit; with the agent each may wait up to the 5 s flush bound).
+ * node --watch dies by SIGHUP and leaves its app running for good: both runs wait this long, then
+ * kill it, and must agree that one process was left.
+ */
+const ORPHAN_GRACE_MS = 8_000;
 /** Cells run at once: each is two runs in turn; more would make the 2-core machine the test. */
 const CELLS_AT_ONCE = 3;
 /** A user pressing Ctrl-C again while the app is still cleaning up (CLEANUP_MS in common.cjs is 600). */
@@ -114,7 +125,10 @@ async function runCell(lib: Library, scenario: Scenario): Promise<Cell> {
   const record = join(dir, 'rec.ndjson');
   // The same env in both runs (the agent simply is not there without its preload); the flush bound
   // is raised as in shutdown-support.ts: a loaded machine must not cost the recording its end.
-  const env = { NODE_OPTIONS: process.env.NODE_OPTIONS, LOOPSCOPE_RECORD: record, LOOPSCOPE_FLUSH_TIMEOUT_MS: '5000' };
+  // LOOPSCOPE_* of the test's own environment (LOOPSCOPE_TEST_ROOT, say) stay out: the agent warns
+  // about a variable of its prefix it does not know, and would configure itself from the others.
+  const inherited = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('LOOPSCOPE_')).map((k) => [k, undefined]));
+  const env = { ...inherited, NODE_OPTIONS: process.env.NODE_OPTIONS, LOOPSCOPE_RECORD: record, LOOPSCOPE_FLUSH_TIMEOUT_MS: '5000' };
   // node --watch follows a copy (the test changes it); both runs use the same path, since the
   // path is in what node prints.
   const watched = lib.watch ? join(dir, 'watched-app.cjs') : null;
@@ -122,7 +136,7 @@ async function runCell(lib: Library, scenario: Scenario): Promise<Cell> {
     if (watched) writeFileSync(watched, `require(${JSON.stringify(join(MATRIX, lib.fixture))});\n`);
   };
   const { argv, actions } = plan(lib, scenario, watched);
-  const common = { actions, timeoutMs: RUN_TIMEOUT_MS, orphanGraceMs: ORPHAN_GRACE_MS };
+  const common = { actions, startTimeoutMs: START_TIMEOUT_MS, exitTimeoutMs: EXIT_TIMEOUT_MS, orphanGraceMs: ORPHAN_GRACE_MS };
   fresh();
   const without = await runTree({ ...common, argv, env });
   fresh();
@@ -182,11 +196,14 @@ describe(`transparency matrix (agent: ${PRELOAD})`, () => {
   it.concurrent.each(CELLS)('$name', async ({ lib, scenario }) => {
     const cell = await limited(() => runCell(lib, scenario));
     const { without, withAgent } = cell;
-    if (without.timedOut) throw new Error(`the app did not exit without the agent either (${scenario.sends}): the fixture is wrong`);
+    if (without.timedOut) throw new Error(`the app did not exit without the agent either (${scenario.sends}): the fixture is wrong\n${without.stderr}`);
     if (without.pendingWait) throw new Error(`without the agent the app never printed "${without.pendingWait}":\n${without.stderr}`);
+    if (withAgent.timedOut && withAgent.pendingWait) {
+      throw new Error(`with the agent the app never printed "${withAgent.pendingWait}" in ${START_TIMEOUT_MS / 1000} s:\n${withAgent.stderr}`);
+    }
     if (withAgent.timedOut) {
       throw new Error(
-        `did not exit: the app ignores ${scenario.sends} with the agent (SIGKILLed after ${RUN_TIMEOUT_MS / 1000} s; ` +
+        `did not exit: the app ignores ${scenario.sends} with the agent (SIGKILLed ${EXIT_TIMEOUT_MS / 1000} s after it; ` +
           `without the agent: code=${without.code} signal=${without.signal})\n` +
           `still running: ${withAgent.killedCommands.map((c) => c.replaceAll(MATRIX + '/', '')).join('; ')}\n` +
           `stdout with the agent: ${JSON.stringify(withAgent.stdout)}\nstderr with the agent: ${JSON.stringify(withAgent.stderr)}`,
