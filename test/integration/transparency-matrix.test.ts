@@ -40,7 +40,7 @@ const EXIT_TIMEOUT_MS = 20_000;
 const ORPHAN_GRACE_MS = 8_000;
 /** Cells run at once: each is two runs in turn; more would make the 2-core machine the test. */
 const CELLS_AT_ONCE = 3;
-/** A user pressing Ctrl-C again while the app is still cleaning up (CLEANUP_MS in common.cjs is 600). */
+/** A user pressing Ctrl-C again while the app is still cleaning up (CLEANUP_MS in common.cjs is 1200). */
 const SECOND_CTRL_C_MS = 150;
 
 interface Library {
