@@ -11,7 +11,7 @@
 // (its dist/agent/preload.js) instead of this one's: to judge another worktree's agent with these
 // fixtures without copying them. It must have been built (`npm run build`) there.
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { FIXTURES, ROOT, readRecording, tempDir } from '../helpers/run-node.js';
 import { runTree, type Action, type TreeRunResult } from '../helpers/process-tree.js';
@@ -114,6 +114,8 @@ function agentFlags(lib: Library, env: Record<string, string | undefined>): { fl
 }
 
 interface Cell {
+  /** The cell's temporary folder (recording, watched copy): kept when the cell fails, to look at. */
+  dir: string;
   without: TreeRunResult;
   withAgent: TreeRunResult;
   record: string;
@@ -143,7 +145,7 @@ async function runCell(lib: Library, scenario: Scenario): Promise<Cell> {
   const agent = agentFlags(lib, env);
   const withAgent = await runTree({ ...common, argv: [...agent.flags, ...argv], env: agent.env });
   const appScripts = watched ? [watched] : [join(MATRIX, lib.fixture), ...(lib.children ?? []).map((c) => join(MATRIX, c))];
-  return { without, withAgent, record, appScripts };
+  return { dir, without, withAgent, record, appScripts };
 }
 
 /** Only the pid in Node's own warnings, "(node:1234)", differs between any two runs. */
@@ -211,5 +213,6 @@ describe(`transparency matrix (agent: ${PRELOAD})`, () => {
     }
     expect(ending(withAgent)).toEqual(ending(without));
     checkRecording(cell);
+    rmSync(cell.dir, { recursive: true, force: true });
   }, 240_000);
 });
