@@ -64,9 +64,8 @@ const LIBRARIES: Library[] = [
   { name: 'async-exit-hook 2', fixture: 'async-exit-hook.cjs', preload: 'require' },
   { name: 'close-with-grace 2', fixture: 'close-with-grace.cjs', preload: 'require' },
   { name: '@godaddy/terminus 4', fixture: 'terminus.cjs', preload: 'require' },
-  // lightship 7.3.0 (the last release whose engines accept Node 20) is published without its
-  // dist/: `import 'lightship'` fails with ERR_MODULE_NOT_FOUND .../lightship/dist/index.js in
-  // both runs, and these cells fail at "ready" until a release that ships dist/ is installed.
+  // lightship 7.2.0: 7.3.0 (the last release whose engines accept Node 20) is published without
+  // its dist/ and cannot be loaded at all; 9.x needs Node 22.13.
   { name: 'lightship 7', fixture: 'lightship.mjs', preload: 'import' },
   { name: 'foreground-child 4', fixture: 'foreground-child.cjs', preload: 'node-options', children: ['graceful-app.cjs'] },
   // Workers inherit -r through process.execArgv.
