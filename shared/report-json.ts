@@ -2,6 +2,7 @@
 // so the dashboard can offer the same object for a run it holds. The key names are a contract
 // (issues 2 and 3): fields may be added, never renamed.
 import type { Frame, Hello, LiveResource, Notice, ShutdownTrigger } from './protocol.js';
+import { PROTOCOL_VERSION } from './version.js';
 import { shutdownOutcome, shutdownResources, type LoopPoint, type RunState, type ShutdownState } from './run-state.js';
 
 export interface ReportProcess {
@@ -124,11 +125,38 @@ export interface ReportRun {
   children: ReportRun[];
 }
 
+/** What the reader of a file counted but did not keep: the report is bounded whatever the file holds. */
+export interface ReportSkipped {
+  /** Distinct runs in the file (kept, omitted and refused). */
+  runsInFile: number;
+  /** Runs in this report (the root and its `children`, nested). */
+  runsShown: number;
+  /** Runs not kept in full: beyond the runs kept, or not the one asked for with --run. */
+  runsOmitted: number;
+  /** Lines of omitted runs. */
+  omittedMessages: number;
+  /** More runs than the reader remembers ids of: the counts above are at least these. */
+  countsAreLowerBounds: boolean;
+  /** Lines longer than maxLineBytes: skipped unread. */
+  linesTooLong: number;
+  maxLineBytes: number;
+  tooLongSamples: { line: number; bytes: number }[];
+  /** Runs whose hello names a protocol version this reader does not speak, and their other lines. */
+  refusedRuns: number;
+  refusedMessages: number;
+  refusedSamples: { run: string; protocol: number; line: number }[];
+  readerProtocol: number;
+}
+
 export interface ReportFileFacts {
   /** Lines that were not valid protocol messages (a cut-off last line is not counted here). */
   invalidLines: number;
   /** The file ended in the middle of a line: the writer was killed mid-write. */
   truncatedLastLine: boolean;
+  /** From a reader that bounds what it keeps; absent when every run was folded. */
+  skipped?: ReportSkipped;
+  /** The root to report on; by default the first top-level run (see rootRunId). */
+  rootRun?: string | null;
 }
 
 export interface Report extends ReportRun {
@@ -136,8 +164,9 @@ export interface Report extends ReportRun {
   endedAbruptly: boolean;
   truncatedLastLine: boolean;
   invalidLines: number;
-  /** Runs in the file, the root and every descendant. */
+  /** Runs in the report, the root and every descendant (see skipped.runsInFile for the whole file). */
   runCount: number;
+  skipped: ReportSkipped;
 }
 
 /**
@@ -323,7 +352,7 @@ export function deriveReport(
   facts: ReportFileFacts,
   loops?: Map<string, ReportLoop>,
 ): Report | null {
-  const rootId = rootRunId(runs);
+  const rootId = facts.rootRun != null && runs.has(facts.rootRun) ? facts.rootRun : rootRunId(runs);
   if (rootId === null) return null;
   const reports = new Map<string, ReportRun>();
   for (const [id, state] of runs) reports.set(id, deriveRun(state, loops?.get(id)));
@@ -341,6 +370,24 @@ export function deriveReport(
     truncatedLastLine: facts.truncatedLastLine,
     invalidLines: facts.invalidLines,
     runCount: runs.size,
+    skipped: facts.skipped ?? noneSkipped(runs.size),
+  };
+}
+
+function noneSkipped(runs: number): ReportSkipped {
+  return {
+    runsInFile: runs,
+    runsShown: runs,
+    runsOmitted: 0,
+    omittedMessages: 0,
+    countsAreLowerBounds: false,
+    linesTooLong: 0,
+    maxLineBytes: 0,
+    tooLongSamples: [],
+    refusedRuns: 0,
+    refusedMessages: 0,
+    refusedSamples: [],
+    readerProtocol: PROTOCOL_VERSION,
   };
 }
 
