@@ -135,8 +135,8 @@ export interface ReportSkipped {
   runsOmitted: number;
   /** Lines of omitted runs. */
   omittedMessages: number;
-  /** More runs than the reader remembers ids of: the counts above are at least these. */
-  countsAreLowerBounds: boolean;
+  /** More runs than the reader remembers ids of: runs were then counted by their hello lines. */
+  countsApproximate: boolean;
   /** Lines longer than maxLineBytes: skipped unread. */
   linesTooLong: number;
   maxLineBytes: number;
@@ -380,7 +380,7 @@ function noneSkipped(runs: number): ReportSkipped {
     runsShown: runs,
     runsOmitted: 0,
     omittedMessages: 0,
-    countsAreLowerBounds: false,
+    countsApproximate: false,
     linesTooLong: 0,
     maxLineBytes: 0,
     tooLongSamples: [],

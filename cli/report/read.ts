@@ -92,7 +92,7 @@ export class RecordingFolder {
         runsShown: runs.size,
         runsOmitted: this.keeper.runsOmitted,
         omittedMessages: this.keeper.omittedMessages,
-        countsAreLowerBounds: this.keeper.countsAreLowerBounds,
+        countsApproximate: this.keeper.countsApproximate,
         linesTooLong: this.tooLong,
         maxLineBytes: this.splitter.maxLineBytes,
         tooLongSamples: this.tooLongSamples,

@@ -9,10 +9,11 @@ import { LoopAccumulator } from '../../shared/report-json.js';
 /** Runs kept in full unless the caller says otherwise. */
 export const KEPT_RUNS = 20;
 /**
- * Ids of runs not kept, remembered so that their later lines are known to be theirs (and not a
- * new run whose start is missing). ~80 bytes each: 1M ids is ~80 MB; past it counts are lower bounds.
+ * Ids of runs not kept, remembered so that their later lines are known to be theirs and not a
+ * new run whose hello is missing (~150 bytes each with the map's growth). Past this many, a run
+ * is known by its hello: a line of an unknown run without one counts as a line of a run left out.
  */
-export const MAX_REMEMBERED_IDS = 1_000_000;
+export const MAX_REMEMBERED_IDS = 100_000;
 
 /** Why a run is not kept. */
 type Fate = 'omitted' | 'refused';
@@ -54,8 +55,8 @@ export class RunKeeper {
     this.wanted = options.run !== undefined ? new Set([options.run]) : null;
   }
 
-  /** Whether the id memory overflowed, making the run counts lower bounds. */
-  get countsAreLowerBounds(): boolean {
+  /** Whether the id memory overflowed: runs were then counted by their hellos. */
+  get countsApproximate(): boolean {
     return this.unremembered > 0;
   }
 

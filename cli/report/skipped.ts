@@ -23,14 +23,14 @@ export function describeTooLong(s: ReportSkipped): string {
 /** Lines for the report's header, each starting with `!`; none when nothing was left out. */
 export function skippedLines(s: ReportSkipped, selectedRun?: string): string[] {
   const lines: string[] = [];
-  const atLeast = s.countsAreLowerBounds ? 'at least ' : '';
+  const about = s.countsApproximate ? 'about ' : '';
   if (selectedRun !== undefined) {
     const others = s.runsInFile - s.runsShown - s.refusedRuns;
-    lines.push(`! showing run ${selectedRun}${s.runsShown > 1 ? ` and ${plural(s.runsShown - 1, 'descendant')}` : ''}; ${atLeast}${plural(others, 'other run')} in the file`);
+    lines.push(`! showing run ${selectedRun}${s.runsShown > 1 ? ` and ${plural(s.runsShown - 1, 'descendant')}` : ''}; ${about}${plural(others, 'other run')} in the file`);
   } else if (s.runsOmitted > 0) {
     lines.push(
-      `! ${atLeast}${plural(s.runsInFile, 'run')} in the file; showing ${n(s.runsShown)}: the first and the most recent; ` +
-        `${atLeast}${plural(s.runsOmitted, 'run')} (${plural(s.omittedMessages, 'line')}) counted only: use --run ID`,
+      `! ${about}${plural(s.runsInFile, 'run')} in the file; showing ${n(s.runsShown)}: the first and the most recent; ` +
+        `${about}${plural(s.runsOmitted, 'run')} (${plural(s.omittedMessages, 'line')}) counted only: use --run ID`,
     );
   }
   if (s.linesTooLong > 0) lines.push(`! ${describeTooLong(s)}`);
