@@ -5,7 +5,7 @@ import { deriveReport } from '../../shared/report-json.js';
 import { terminalSafeJson } from '../../shared/terminal-text.js';
 import { readRecordingFile, readRecordingStream, type ReadOptions, type ReadRecording } from './read.js';
 import { renderReport } from './render.js';
-import { describeTooLong } from './skipped.js';
+import { describeTooLong, plural } from './skipped.js';
 import { CliError, EXIT } from '../errors.js';
 
 export interface ReportCommandOptions {
@@ -48,7 +48,7 @@ function nothingToReport(file: string, read: ReadRecording, run: string | undefi
   }
   if (refused && s.runsOmitted === 0 && read.invalidLines === 0) {
     return new CliError(
-      `${file} holds only runs of protocol ${refused.protocol} (${s.refusedRuns} runs); this loopscope reads protocol ${s.readerProtocol}: use a matching loopscope version`,
+      `${file} holds only runs of protocol ${refused.protocol} (${plural(s.refusedRuns, 'run')}); this loopscope reads protocol ${s.readerProtocol}: use a matching loopscope version`,
       EXIT.unreadable,
     );
   }

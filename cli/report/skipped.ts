@@ -5,7 +5,7 @@ import type { ReportSkipped } from '../../shared/report-json.js';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
-function plural(count: number, word: string): string {
+export function plural(count: number, word: string): string {
   return `${n(count)} ${word}${count === 1 ? '' : 's'}`;
 }
 
