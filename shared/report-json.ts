@@ -2,7 +2,9 @@
 // so the dashboard can offer the same object for a run it holds. The key names are a contract
 // (issues 2 and 3): fields may be added, never renamed.
 import type { Frame, Hello, LiveResource, Notice, ShutdownTrigger } from './protocol.js';
-import { PROTOCOL_VERSION } from './version.js';
+import { noneSkipped, type ReportSkipped } from './report-skipped.js';
+
+export type { ReportSkipped };
 import { shutdownOutcome, shutdownResources, type LoopPoint, type RunState, type ShutdownState } from './run-state.js';
 
 export interface ReportProcess {
@@ -123,29 +125,6 @@ export interface ReportRun {
   lastTs: number;
   /** Runs started by this one (child processes that inherited the agent). */
   children: ReportRun[];
-}
-
-/** What the reader of a file counted but did not keep: the report is bounded whatever the file holds. */
-export interface ReportSkipped {
-  /** Distinct runs in the file (kept, omitted and refused). */
-  runsInFile: number;
-  /** Runs in this report (the root and its `children`, nested). */
-  runsShown: number;
-  /** Runs not kept in full: beyond the runs kept, or not the one asked for with --run. */
-  runsOmitted: number;
-  /** Lines of omitted runs. */
-  omittedMessages: number;
-  /** More runs than the reader remembers ids of: runs were then counted by their hello lines. */
-  countsApproximate: boolean;
-  /** Lines longer than maxLineBytes: skipped unread. */
-  linesTooLong: number;
-  maxLineBytes: number;
-  tooLongSamples: { line: number; bytes: number }[];
-  /** Runs whose hello names a protocol version this reader does not speak, and their other lines. */
-  refusedRuns: number;
-  refusedMessages: number;
-  refusedSamples: { run: string; protocol: number; line: number }[];
-  readerProtocol: number;
 }
 
 export interface ReportFileFacts {
@@ -371,23 +350,6 @@ export function deriveReport(
     invalidLines: facts.invalidLines,
     runCount: runs.size,
     skipped: facts.skipped ?? noneSkipped(runs.size),
-  };
-}
-
-function noneSkipped(runs: number): ReportSkipped {
-  return {
-    runsInFile: runs,
-    runsShown: runs,
-    runsOmitted: 0,
-    omittedMessages: 0,
-    countsApproximate: false,
-    linesTooLong: 0,
-    maxLineBytes: 0,
-    tooLongSamples: [],
-    refusedRuns: 0,
-    refusedMessages: 0,
-    refusedSamples: [],
-    readerProtocol: PROTOCOL_VERSION,
   };
 }
 

@@ -52,8 +52,10 @@ export class RecordingFolder {
   private readonly refusedSamples: { run: string; protocol: number; line: number }[] = [];
   private refusedRuns = 0;
   private truncated = false;
+  private readonly selected: string | undefined;
 
   constructor(options: ReadOptions = {}) {
+    this.selected = options.run;
     this.keeper = new RunKeeper(options);
     this.splitter = new LineSplitter(
       {
@@ -123,7 +125,8 @@ export class RecordingFolder {
     if (foreign) {
       this.refusedRuns++;
       this.keeper.refuse(foreign.run);
-      if (this.refusedSamples.length < MAX_SAMPLES) this.refusedSamples.push({ ...foreign, line: lineNo });
+      // The run asked for is always named: its refusal is the answer to --run.
+      if (this.refusedSamples.length < MAX_SAMPLES || foreign.run === this.selected) this.refusedSamples.push({ ...foreign, line: lineNo });
       return;
     }
     const parsed = parseMessage(value);

@@ -205,6 +205,13 @@ describe('loopscope report: input it cannot read', () => {
     });
     expect(only.code).toBe(2);
     expect(only.stderr).toBe('loopscope: - holds only runs of protocol 2 (1 run); this loopscope reads protocol 1: use a matching loopscope version\n');
+    const asked = await report(['-', '--run', 'theirs'], function* () {
+      yield helloLine('ours');
+      for (let i = 0; i < 8; i++) yield future(`other${i}`);
+      yield future('theirs');
+    });
+    expect(asked.code).toBe(2);
+    expect(asked.stderr).toBe('loopscope: run theirs in - uses protocol 2; this loopscope reads protocol 1: use a matching loopscope version\n');
     const missing = await report([join(dir, 'nope.ndjson')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no recording at');
