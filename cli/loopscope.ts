@@ -2,8 +2,10 @@
 // The `loopscope` command: report, run, dashboard, demo.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AGENT_VERSION } from '../shared/version.js';
-import { CliError } from './errors.js';
+import { CliError, errorLine } from './errors.js';
+import { terminalSafe } from '../shared/terminal-text.js';
 import { reportCommand } from './report/command.js';
+import { KEPT_RUNS } from './report/run-keeper.js';
 import { runCommand } from './run.js';
 import { loadDashboard, loadDemo, type DashboardOptions } from './optional.js';
 
@@ -52,8 +54,13 @@ function buildProgram(): Command {
     .argument('<file>', 'the recording (- for standard input)')
     .option('--json', 'print one JSON object (for CI) instead of the text report')
     .addOption(new Option('--frames <n>', 'stack frames shown per block').argParser(positiveInt).default(5))
-    .action(async (file: string, opts: { json?: boolean; frames: number }) => {
-      await reportCommand(file, { json: opts.json, frames: opts.frames });
+    .option('--run <id>', 'report this run and its child processes (ids are in each run\'s hello line and in --json)')
+    .addHelpText(
+      'after',
+      `\nA file of many runs: the first top-level run and the ${KEPT_RUNS - 1} most recent others are shown, the rest counted.`,
+    )
+    .action(async (file: string, opts: { json?: boolean; frames: number; run?: string }) => {
+      await reportCommand(file, { json: opts.json, frames: opts.frames, run: opts.run });
     });
 
   program
@@ -125,11 +132,13 @@ async function main(argv: string[] = process.argv): Promise<void> {
       return;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`loopscope: ${err.message}\n`);
+      process.stderr.write(errorLine(err.message));
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`loopscope: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A stack keeps its lines; each is made terminal-safe (a message may quote the input).
+    const text = (err as Error)?.stack ?? String(err);
+    process.stderr.write(text.split('\n').map((line, i) => (i === 0 ? errorLine(line) : `${terminalSafe(line)}\n`)).join(''));
     process.exitCode = 1;
   }
 }

@@ -2,6 +2,9 @@
 // so the dashboard can offer the same object for a run it holds. The key names are a contract
 // (issues 2 and 3): fields may be added, never renamed.
 import type { Frame, Hello, LiveResource, Notice, ShutdownTrigger } from './protocol.js';
+import { noneSkipped, type ReportSkipped } from './report-skipped.js';
+
+export type { ReportSkipped };
 import { shutdownOutcome, shutdownResources, type LoopPoint, type RunState, type ShutdownState } from './run-state.js';
 
 export interface ReportProcess {
@@ -129,6 +132,10 @@ export interface ReportFileFacts {
   invalidLines: number;
   /** The file ended in the middle of a line: the writer was killed mid-write. */
   truncatedLastLine: boolean;
+  /** From a reader that bounds what it keeps; absent when every run was folded. */
+  skipped?: ReportSkipped;
+  /** The root to report on; by default the first top-level run (see rootRunId). */
+  rootRun?: string | null;
 }
 
 export interface Report extends ReportRun {
@@ -136,8 +143,9 @@ export interface Report extends ReportRun {
   endedAbruptly: boolean;
   truncatedLastLine: boolean;
   invalidLines: number;
-  /** Runs in the file, the root and every descendant. */
+  /** Runs in the report, the root and every descendant (see skipped.runsInFile for the whole file). */
   runCount: number;
+  skipped: ReportSkipped;
 }
 
 /**
@@ -323,7 +331,7 @@ export function deriveReport(
   facts: ReportFileFacts,
   loops?: Map<string, ReportLoop>,
 ): Report | null {
-  const rootId = rootRunId(runs);
+  const rootId = facts.rootRun != null && runs.has(facts.rootRun) ? facts.rootRun : rootRunId(runs);
   if (rootId === null) return null;
   const reports = new Map<string, ReportRun>();
   for (const [id, state] of runs) reports.set(id, deriveRun(state, loops?.get(id)));
@@ -341,6 +349,7 @@ export function deriveReport(
     truncatedLastLine: facts.truncatedLastLine,
     invalidLines: facts.invalidLines,
     runCount: runs.size,
+    skipped: facts.skipped ?? noneSkipped(runs.size),
   };
 }
 

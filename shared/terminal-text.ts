@@ -30,3 +30,31 @@ export function terminalSafeShort(text: string, max = 200): string {
   const safe = terminalSafe(text);
   return safe.length > max ? `${safe.slice(0, max - 1)}…` : safe;
 }
+
+/**
+ * Every string inside a value (object keys included) made terminal-safe; numbers, booleans and
+ * null as they are. For rendering a whole report from untrusted data in one place.
+ */
+export function terminalSafeDeep<T>(value: T): T {
+  if (typeof value === 'string') return terminalSafe(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => terminalSafeDeep(v)) as T;
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[terminalSafe(k)] = terminalSafeDeep(v);
+    return out as T;
+  }
+  return value;
+}
+
+// What JSON.stringify leaves raw although a terminal may act on it: DEL, the C1 range (some
+// terminals take U+009B as CSI even in UTF-8), the line separators and the bidi controls.
+// JSON.stringify already escapes every C0 control (ESC comes out as \u001b).
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON text safe to print on a terminal, and still the same JSON: these characters can only
+ * occur inside strings, where \uXXXX decodes to the very same character.
+ */
+export function terminalSafeJson(json: string): string {
+  return json.replace(UNSAFE_IN_JSON, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -74,3 +74,20 @@ export function padStart(text: string, width: number): string {
 export function labelled(label: string, text: string, labelWidth = 11): string {
   return `${label.padEnd(labelWidth)}${fit(text, WIDTH - labelWidth)}`;
 }
+
+/** Breaks `text` at spaces into lines of at most `width`; the lines after the first get `indent`. */
+export function wrap(text: string, width: number, indent = ''): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line === '' ? word : `${line} ${word}`;
+    if (next.length <= width || line === "") {
+      line = next;
+      continue;
+    }
+    out.push(line);
+    line = `${indent}${word}`;
+  }
+  if (line !== '') out.push(line);
+  return out.map((l) => fit(l, width));
+}

@@ -2,7 +2,9 @@
 import { formatDetails } from '../../shared/details.js';
 import type { Frame } from '../../shared/protocol.js';
 import type { Report, ReportRun } from '../../shared/report-json.js';
-import { fit, fitFrame, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH } from './format.js';
+import { terminalSafe, terminalSafeDeep } from '../../shared/terminal-text.js';
+import { fit, fitFrame, fmtFrame, fmtMs, fmtPercent, fmtTime, labelled, pad, padStart, shortFile, WIDTH, wrap } from './format.js';
+import { skippedLines } from './skipped.js';
 import { renderShutdown } from './timeline.js';
 
 export interface RenderOptions {
@@ -13,6 +15,8 @@ export interface RenderOptions {
   /** Frames shown per block stack. */
   stackFrames?: number;
   invalidSamples?: { line: number; error: string }[];
+  /** The run asked for with --run. */
+  selectedRun?: string | undefined;
 }
 
 const MAX_BLOCKS = 10;
@@ -27,7 +31,11 @@ function processLines(run: ReportRun, o: RenderOptions): string[] {
     labelled('', commandLine(p).map((a) => fmtArg(a, o.cwd)).join(' ')),
   ];
   const span = run.lastTs > p.startedAt ? `, last record after ${fmtMs(run.lastTs - p.startedAt)}` : '';
-  lines.push(labelled('', `started ${fmtTime(p.startedAt)}${span}`));
+  // The run id is what --run takes: on the same line when it fits.
+  const started = `started ${fmtTime(p.startedAt)}${span}`;
+  const withId = `${started}  run ${run.run}`;
+  if (withId.length <= WIDTH - 11) lines.push(labelled('', withId));
+  else lines.push(labelled('', started), labelled('', `run ${run.run}`));
   return lines;
 }
 
@@ -153,7 +161,16 @@ function flatten(run: ReportRun, depth: number, into: { run: ReportRun; depth: n
   }
 }
 
-export function renderReport(report: Report, o: RenderOptions): string {
+/**
+ * Everything in a report came from an app or a file: app names, argv, errors, frames, resource
+ * types. It is made terminal-safe as a whole before any of it is laid out (so widths count what
+ * is printed), and each finished line once more, so no field can slip through raw.
+ */
+export function renderReport(unsafeReport: Report, unsafeOptions: RenderOptions): string {
+  const report = terminalSafeDeep(unsafeReport);
+  const o: RenderOptions = { ...unsafeOptions, source: terminalSafe(unsafeOptions.source) };
+  if (unsafeOptions.invalidSamples) o.invalidSamples = terminalSafeDeep(unsafeOptions.invalidSamples);
+  if (unsafeOptions.selectedRun !== undefined) o.selectedRun = terminalSafe(unsafeOptions.selectedRun);
   const lines: string[] = [fit(`loopscope report  ${o.source}`, WIDTH), ''];
   if (report.truncatedLastLine) lines.push('! the run ended abruptly: the last line of the recording was cut off mid-write');
   else if (report.endedAbruptly) lines.push('! the run ended abruptly: no exit was recorded (killed, or still running)');
@@ -161,6 +178,7 @@ export function renderReport(report: Report, o: RenderOptions): string {
     lines.push(`! ${report.invalidLines} invalid line${report.invalidLines === 1 ? '' : 's'} skipped`);
     for (const s of o.invalidSamples ?? []) lines.push(fit(`    line ${s.line}: ${s.error}`, WIDTH));
   }
+  for (const line of skippedLines(report.skipped, o.selectedRun)) lines.push(...wrap(line, WIDTH, '  '));
   if (lines.length > 2) lines.push('');
   lines.push(...renderRun(report, o));
   const descendants: { run: ReportRun; depth: number }[] = [];
@@ -170,5 +188,5 @@ export function renderReport(report: Report, o: RenderOptions): string {
     lines.push('', '='.repeat(WIDTH), fit(`child process ${i + 1}/${descendants.length} (depth ${d.depth}): ${who}`, WIDTH), '');
     lines.push(...renderRun(d.run, o));
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(terminalSafe).join('\n')}\n`;
 }

@@ -98,7 +98,7 @@ describe('loopscope report on a real recording', () => {
 
   it('fails clearly on bad usage', async () => {
     const missing = await cli(['report', join(dir, 'nope.ndjson')]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('loopscope: no recording at');
     const none = await cli(['report']);
     expect(none.code).toBe(2);
