@@ -72,7 +72,7 @@ export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): expr
     if (Number.isFinite(declared) && declared > MAX_RECORDING_BYTES) return refuse(413, new TooLargeError(MAX_RECORDING_BYTES).message);
     const upload = store.beginUpload();
     try {
-      const result = await readNdjsonStream(req, { maxBytes: MAX_RECORDING_BYTES, onMessage: (m) => upload.add(m) });
+      const result = await readNdjsonStream(req, { maxBytes: MAX_RECORDING_BYTES, onMessage: (m) => upload.add(m), wait: () => upload.backpressure() });
       const { runs, notWritten } = await upload.finish();
       log(
         `recording uploaded: ${runs.length} run(s), ${result.accepted} messages, ${result.skipped} lines skipped${notWritten ? `, ${notWritten} messages not kept on disk (data folder bound)` : ''}`,

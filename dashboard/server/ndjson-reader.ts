@@ -21,6 +21,8 @@ export interface NdjsonReadOptions {
   maxLineBytes?: number;
   /** Takes one valid message; returns a reason to count it as skipped instead. */
   onMessage(m: Message): string | null;
+  /** Asked at each pause: a promise to wait on before reading on (the consumer's backlog). */
+  wait?: () => Promise<void> | null;
 }
 
 export interface NdjsonReadResult {
@@ -50,6 +52,11 @@ export async function readNdjsonStream(input: AsyncIterable<Buffer | string>, op
   let lineTooLong = false;
   let first = true;
   let sliceStart = performance.now();
+
+  const pause = async (): Promise<void> => {
+    await (options.wait?.() ?? nextTurn());
+    sliceStart = performance.now();
+  };
 
   const skip = (reason: string): void => {
     result.skipped++;
@@ -114,15 +121,9 @@ export async function readNdjsonStream(input: AsyncIterable<Buffer | string>, op
       take(chunk.subarray(start, nl));
       endLine();
       start = nl + 1;
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await nextTurn();
-        sliceStart = performance.now();
-      }
+      if (performance.now() - sliceStart > SLICE_MS) await pause();
     }
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await nextTurn();
-      sliceStart = performance.now();
-    }
+    if (performance.now() - sliceStart > SLICE_MS) await pause();
   }
   endLine();
   return result;

@@ -33,6 +33,8 @@ export class RunFile {
   private opening = false;
   private writing = false;
   private queued: string[] = [];
+  /** UTF-16 units queued and not yet handed to the disk: what a producer waits on. */
+  private queuedChars = 0;
   private queuedSeq = -1;
   private queuedFirstSeq = -1;
   /** Bytes in the data file (known once it is open). */
@@ -57,6 +59,7 @@ export class RunFile {
     this.closed = false;
     if (this.queued.length === 0 && this.waiters.length === 0) this.queuedFirstSeq = seq;
     this.queued.push(text);
+    this.queuedChars += text.length;
     if (seq > this.queuedSeq) this.queuedSeq = seq;
     this.waiters.push(done);
     this.pump();
@@ -69,6 +72,7 @@ export class RunFile {
     const all = waiters.concat(this.waiters);
     this.waiters = [];
     this.queued = [];
+    this.queuedChars = 0;
     this.queuedSeq = -1;
     this.queuedFirstSeq = -1;
     this.release();
@@ -111,6 +115,7 @@ export class RunFile {
     const last = this.queuedSeq;
     const waiters = this.waiters;
     this.queued = [];
+    this.queuedChars = 0;
     this.waiters = [];
     this.queuedSeq = -1;
     this.queuedFirstSeq = -1;
@@ -181,6 +186,11 @@ export class RunFile {
     if (this.seqFd !== null) fsClose(this.seqFd, () => undefined);
     this.fd = null;
     this.seqFd = null;
+  }
+
+  /** Text waiting for the disk, in UTF-16 units. */
+  get backlog(): number {
+    return this.queuedChars;
   }
 
   /** Resolves when nothing is queued or being written. */

@@ -36,7 +36,7 @@ export async function loadInBackground(store: Store, dataDir: string | null, ope
     if (store.closed) return;
     const upload = store.beginUpload();
     try {
-      const result = await readNdjsonFile(resolve(file), { onMessage: (m) => upload.add(m) });
+      const result = await readNdjsonFile(resolve(file), { onMessage: (m) => upload.add(m), wait: () => upload.backpressure() });
       const { runs } = await upload.finish();
       log(`opened ${file}: ${runs.length} run(s)${result.skipped ? `, ${result.skipped} invalid lines skipped (${result.firstError})` : ''}`);
     } catch (err) {

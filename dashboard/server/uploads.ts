@@ -12,6 +12,8 @@ import type { Store } from './store.js';
 
 /** Runs taken from one recording; the lines of any further run are skipped and counted. */
 export const MAX_RUNS_PER_UPLOAD = 100;
+/** Parsing waits while this much of an upload's text is queued for the disk. */
+const UPLOAD_BACKLOG_CHARS = 1024 * 1024;
 
 export interface UploadOutcome {
   runs: string[];
@@ -78,6 +80,15 @@ export class UploadSession {
     file.append(line, -1, (err) => {
       if (err) this.writeError ??= err;
     });
+  }
+
+  /**
+   * A promise to wait on while the file's backlog is large: parsing faster than the disk writes
+   * would hold the difference in memory and make each coalesced write longer.
+   */
+  backpressure(): Promise<void> | null {
+    const file = this.upload.file;
+    return file && file.backlog > UPLOAD_BACKLOG_CHARS ? file.idle() : null;
   }
 
   /** Shows the runs (replacing an earlier upload's run of the same id) once the file is written. */
