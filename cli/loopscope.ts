@@ -85,9 +85,11 @@ function buildProgram(): Command {
     .option('--data <dir>', 'directory where runs are kept as NDJSON')
     .option('--token <token>', 'token agents and browsers must present (an empty one counts as none: generated beyond loopback)')
     .option('--open <file>', 'open a recording at start (repeatable)', (file: string, prev: string[] = []) => [...prev, file])
-    .action(async (opts: DashboardOptions) => {
+    .addOption(new Option('--max-data <MiB>', 'bound of the data folder; the oldest finished runs go first').argParser(positiveInt).default(512))
+    .addOption(new Option('--max-age <days>', 'finished runs older than this are deleted').argParser(positiveInt).default(30))
+    .action(async (opts: DashboardOptions & { maxData: number; maxAge: number }) => {
       const { startDashboard } = await loadDashboard();
-      const options: DashboardOptions = {};
+      const options: DashboardOptions = { maxDataBytes: opts.maxData * 1024 * 1024, maxAgeDays: opts.maxAge };
       for (const key of ['port', 'host', 'data', 'token', 'open'] as const) {
         if (opts[key] !== undefined) (options as Record<string, unknown>)[key] = opts[key];
       }

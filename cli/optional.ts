@@ -12,6 +12,10 @@ export interface DashboardOptions {
   token?: string;
   /** Recordings to open at start. */
   open?: string[];
+  /** Bound of the data folder in bytes. */
+  maxDataBytes?: number;
+  /** Finished runs older than this are deleted. */
+  maxAgeDays?: number;
 }
 
 export interface RunningDashboard {

@@ -6,6 +6,8 @@ export const CLOSE = {
   unauthorized: 4001,
   unsupportedProtocol: 4002,
   forbiddenOrigin: 4003,
+  /** The dashboard could not write a batch: not acked, to be resent on the next connection. */
+  storageFailed: 4004,
   /** ws itself closes with 1009 when a frame exceeds maxPayload */
   tooBig: 1009,
 } as const;

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { API } from '../../shared/dashboard-api.js';
 import type { Auth } from './auth.js';
 import type { Store } from './store.js';
-import { readNdjson } from './persist.js';
 import { terminalSafeShort } from '../../shared/terminal-text.js';
 import { logOncePer } from './log-once.js';
+import { readNdjsonStream, TooLargeError } from './ndjson-reader.js';
 
 /** An uploaded recording larger than this is refused (413). */
 export const MAX_RECORDING_BYTES = 256 * 1024 * 1024;
@@ -76,15 +76,28 @@ export function createHttpApp({ store, auth, uiDir, log }: HttpAppOptions): expr
   });
 
   app.post(API.recordings, async (req: Request, res: Response) => {
-    req.setEncoding('utf8');
+    // Bytes are limited as they arrive and parsed a slice at a time (ndjson-reader.ts); each
+    // message is folded as it is read, so an upload costs its runs' bounded state, not its size.
+    const refuse = (status: number, error: string): void => {
+      // The rest of a refused body is not read: close the connection once the answer is out.
+      res.setHeader('Connection', 'close');
+      res.status(status).json({ error });
+      res.once('finish', () => req.destroy());
+    };
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > MAX_RECORDING_BYTES) return refuse(413, new TooLargeError(MAX_RECORDING_BYTES).message);
+    const upload = store.beginUpload();
     try {
-      const result = await readNdjson(req, MAX_RECORDING_BYTES);
-      const runs = store.addRecording(result.messages);
-      log(`recording uploaded: ${runs.length} run(s), ${result.messages.length} messages, ${result.skipped} invalid lines skipped`);
-      res.json({ runs, skipped: result.skipped });
+      const result = await readNdjsonStream(req, { maxBytes: MAX_RECORDING_BYTES, onMessage: (m) => upload.add(m), wait: () => upload.backpressure() });
+      const { runs, notWritten } = await upload.finish();
+      log(
+        `recording uploaded: ${runs.length} run(s), ${result.accepted} messages, ${result.skipped} lines skipped${notWritten ? `, ${notWritten} messages not kept on disk (data folder bound)` : ''}`,
+      );
+      res.json({ runs, lines: result.lines, accepted: result.accepted, skipped: result.skipped, firstError: result.firstError });
     } catch (err) {
-      const tooLarge = (err as { code?: string }).code === 'TOO_LARGE';
-      res.status(tooLarge ? 413 : 400).json({ error: (err as Error).message });
+      upload.abort();
+      if (err instanceof TooLargeError) refuse(413, err.message);
+      else if (!res.headersSent && !req.destroyed) res.status(400).json({ error: (err as Error).message });
     }
   });
 

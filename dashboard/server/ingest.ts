@@ -144,7 +144,13 @@ export class IngestEndpoint {
         run = frameRun;
         this.store.connect(run);
       }
-      this.store.accept(frameRun, seq, messages, () => reply({ kind: 'ack', seq }));
+      this.store.accept(frameRun, seq, messages, (err) => {
+        if (!err) return reply({ kind: 'ack', seq });
+        // Not on disk, so not acked: the agent keeps the batch and resends it on its next connection.
+        if (closing) return;
+        reply({ kind: 'error', reason: `batch ${seq} not stored: ${err.code ?? err.message}` });
+        reject(CLOSE.storageFailed, `storage failed (${err.code ?? err.message}); resend later`);
+      });
     });
   }
 }

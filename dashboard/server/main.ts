@@ -18,7 +18,7 @@ import { logOncePer } from './log-once.js';
 import { IngestEndpoint } from './ingest.js';
 import { LiveHub } from './live.js';
 import { Store } from './store.js';
-import { readNdjsonFile } from './persist.js';
+import { loadInBackground, describeBounds } from './startup.js';
 import { createHttpApp, withJsonFallback } from './http-app.js';
 
 export const DEFAULT_PORT = 7777;
@@ -40,6 +40,12 @@ export interface DashboardOptions {
   uiDir?: string;
   /** Ping period that finds dead peers (default 30 s). */
   pingMs?: number;
+  /** Bound of the data folder in bytes (default 512 MiB). */
+  maxDataBytes?: number;
+  /** Finished runs older than this are deleted (default 30). */
+  maxAgeDays?: number;
+  /** Bound of all runs' states in memory, as JSON bytes (default 128 MiB). */
+  maxMemoryBytes?: number;
 }
 
 export interface RunningDashboard {
@@ -82,14 +88,13 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   const token = usableToken(options.token) ?? (loopback ? null : generateToken());
   const dataDir = options.data === null ? null : resolve(options.data ?? DEFAULT_DATA_DIR);
 
-  const store = new Store({ dir: dataDir, log });
-  const loaded = await store.load();
-  if (loaded.runs > 0) log(`data: ${loaded.runs} run(s) loaded from ${dataDir}`);
-  for (const file of options.open ?? []) {
-    const result = await readNdjsonFile(resolve(file));
-    const runs = store.addRecording(result.messages);
-    log(`opened ${file}: ${runs.length} run(s)${result.skipped ? `, ${result.skipped} invalid lines skipped (${terminalSafeShort(String(result.firstError))})` : ''}`);
-  }
+  const store = new Store({
+    dir: dataDir,
+    log,
+    ...(options.maxDataBytes !== undefined ? { maxDataBytes: options.maxDataBytes } : {}),
+    ...(options.maxAgeDays !== undefined ? { maxAgeDays: options.maxAgeDays } : {}),
+    ...(options.maxMemoryBytes !== undefined ? { maxMemoryBytes: options.maxMemoryBytes } : {}),
+  });
 
   const hub = new LiveHub(() => store.summaries(), log);
   store.setListener({ message: (m) => hub.message(m), run: (s) => hub.run(s), runs: () => hub.runsChanged() });
@@ -181,12 +186,17 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Ru
   const base = `http://${urlHost(host)}:${port}`;
   const url = token ? `${base}/?token=${encodeURIComponent(token)}` : `${base}/`;
   log(`loopscope dashboard on ${url}${dataDir ? ` (data: ${dataDir})` : ' (data kept in memory only)'}`);
+  log(`bounds: ${describeBounds(store)}`);
+  // Old data and --open files are read after listening: the API answers meanwhile, runs appear as they are read.
+  const loading = loadInBackground(store, dataDir, options.open ?? [], log);
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopping = true;
       ingest.stop();
+      store.closed = true;
+      await loading;
       // Acks for what was stored go out before the sockets close, so agents resend only the rest.
       await store.flush();
       for (const ws of ingestWss.clients) ws.close(1001, 'dashboard shutting down');

@@ -1,37 +1,31 @@
-// The store's disk side. Each run is one NDJSON file of its accepted messages (so a data file is
-// a recording any loopscope tool can open) plus a tiny sidecar that says which ingest seqs the
-// file holds, because the recording format has no room for it and without it a batch resent
-// after a dashboard restart would be stored twice. The sidecar is written *before* each batch
-// ("seqs first..last go at offset S, L bytes"), so after a crash a batch that did not fully land
-// is cut off and taken again from the agent's resend, and one that did is never taken twice.
+// The store's disk side. Each live run is one NDJSON file of its accepted messages (so a data file
+// is a recording any loopscope tool can open) plus a `.seq` sidecar (seq-file.ts) that says which
+// ingest seqs the file holds. A batch is acked only once its bytes are on disk: a write that fails
+// is cut back off the file (what was written before it stays) and reported to its caller, so the
+// agent keeps the batch and resends it.
 import { createHash } from 'node:crypto';
-import { createReadStream, fstat, statSync, truncateSync, fstatSync, ftruncateSync, readSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync, writeSync, closeSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
+import { fstat, ftruncate, mkdirSync, readdirSync, rmSync, statSync, write as fsWrite, close as fsClose, open as fsOpen } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { parseMessageText, type Message } from '../../shared/protocol.js';
+import { formatIntent, type SeqIntent } from './seq-file.js';
 
-const SAFE_RUN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
-/** Fixed width so the sidecar can be rewritten in place with one positional write. */
-const SEQ_WIDTH = 80;
+/**
+ * A live run's file name: the run id itself when it is a plain name, else a hash. No dot is
+ * allowed, so no live run's file can ever be named like an uploaded recording's (`*.upload`).
+ */
+const SAFE_RUN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Run ids come from the network: only a plain name is used as is, anything else is hashed. */
 export function runFileBase(run: string): string {
   return SAFE_RUN.test(run) ? run : `h-${createHash('sha256').update(run).digest('hex').slice(0, 32)}`;
 }
 
-interface SeqIntent {
-  first: number;
-  last: number;
-  offset: number;
-  bytes: number;
-}
-
 export type DiskErrorFn = (what: string, err: NodeJS.ErrnoException) => void;
+/** err is null once the text is on disk. */
+export type WrittenFn = (err: NodeJS.ErrnoException | null) => void;
 
 /**
- * Appends to one run's files. Writes are serialised so lines stay in arrival order, and queued
- * text is coalesced so a slow disk means fewer, larger writes rather than a growing backlog of
- * syscalls. The callbacks passed to append run once the text is on disk or the disk failed.
+ * Appends to one file. Writes are serialised so lines stay in arrival order, and queued text is
+ * coalesced so a slow disk means fewer, larger writes rather than a growing backlog of syscalls.
  */
 export class RunFile {
   private fd: number | null = null;
@@ -39,45 +33,50 @@ export class RunFile {
   private opening = false;
   private writing = false;
   private queued: string[] = [];
+  /** UTF-16 units queued and not yet handed to the disk: what a producer waits on. */
+  private queuedChars = 0;
   private queuedSeq = -1;
   private queuedFirstSeq = -1;
   /** Bytes in the data file (known once it is open). */
   private size = 0;
-  private waiters: (() => void)[] = [];
+  private waiters: WrittenFn[] = [];
   private idleWaiters: (() => void)[] = [];
-  private failed = false;
   private closed = false;
 
+  /**
+   * seqPath null: no sidecar (an uploaded recording). onCut hears the file's size after a failed
+   * write was cut back off it (what was queued behind it failed too), for the folder's byte count.
+   */
   constructor(
     readonly path: string,
-    readonly seqPath: string,
+    readonly seqPath: string | null,
     private readonly onError: DiskErrorFn,
+    private readonly onCut: (bytes: number) => void = () => undefined,
   ) {}
 
-  /** False once a write failed: the run carries on in memory only (its file keeps what it had). */
-  get healthy(): boolean {
-    return !this.failed;
-  }
-
-  append(text: string, seq: number, done: () => void): void {
-    if (this.failed || this.closed) {
-      done();
-      return;
-    }
-    if (this.queued.length === 0) this.queuedFirstSeq = seq;
+  /** seq -1: text without an ingest seq. Empty text still waits for the writes queued before it. */
+  append(text: string, seq: number, done: WrittenFn): void {
+    this.closed = false;
+    if (this.queued.length === 0 && this.waiters.length === 0) this.queuedFirstSeq = seq;
     this.queued.push(text);
+    this.queuedChars += text.length;
     if (seq > this.queuedSeq) this.queuedSeq = seq;
     this.waiters.push(done);
     this.pump();
   }
 
-  private fail(what: string, err: NodeJS.ErrnoException): void {
-    this.failed = true;
+  private fail(what: string, err: NodeJS.ErrnoException, waiters: WrittenFn[]): void {
     this.onError(what, err);
-    const waiters = this.waiters;
+    // Whatever was queued behind the failed write fails with it: writing it would leave a gap
+    // that a later (cumulative) ack would cover.
+    const all = waiters.concat(this.waiters);
     this.waiters = [];
     this.queued = [];
-    for (const w of waiters) w();
+    this.queuedChars = 0;
+    this.queuedSeq = -1;
+    this.queuedFirstSeq = -1;
+    this.release();
+    for (const w of all) w(err);
     this.settleIdle();
   }
 
@@ -90,19 +89,19 @@ export class RunFile {
 
   private pump(): void {
     if (this.writing || this.opening) return;
-    if (this.failed || this.queued.length === 0) return this.settleIdle();
+    if (this.waiters.length === 0) return this.settleIdle();
     if (this.fd === null) {
       this.opening = true;
       fsOpen(this.path, 'a', (err, fd) => {
         if (err) {
           this.opening = false;
-          return this.fail(`open ${this.path}`, err);
+          return this.fail(`open ${this.path}`, err, []);
         }
         fstat(fd, (statErr, st) => {
           this.opening = false;
           if (statErr) {
             fsClose(fd, () => undefined);
-            return this.fail(`stat ${this.path}`, statErr);
+            return this.fail(`stat ${this.path}`, statErr, []);
           }
           this.fd = fd;
           this.size = st.size;
@@ -116,32 +115,47 @@ export class RunFile {
     const last = this.queuedSeq;
     const waiters = this.waiters;
     this.queued = [];
+    this.queuedChars = 0;
     this.waiters = [];
+    this.queuedSeq = -1;
+    this.queuedFirstSeq = -1;
     this.writing = true;
     const buf = Buffer.from(text, 'utf8');
     const start = this.size;
+    const fd = this.fd;
+    const finish = (): void => {
+      this.writing = false;
+      for (const w of waiters) w(null);
+      if (this.closed && this.waiters.length === 0) this.release();
+      this.pump();
+    };
     const writeAll = (offset: number): void => {
-      fsWrite(this.fd!, buf, offset, buf.length - offset, null, (err, n) => {
-        if (err) {
-          this.writing = false;
-          this.waiters = waiters.concat(this.waiters);
-          return this.fail(`write ${this.path}`, err);
-        }
-        if (offset + n < buf.length) return writeAll(offset + n);
+      if (offset >= buf.length) {
         this.size = start + buf.length;
-        this.writing = false;
-        for (const w of waiters) w();
-        if (this.closed && this.queued.length === 0) this.release();
-        this.pump();
+        return finish();
+      }
+      fsWrite(fd, buf, offset, buf.length - offset, null, (err, n) => {
+        if (err) {
+          // Cut the partial batch back off: the file keeps every batch written before it.
+          ftruncate(fd, start, (cutErr) => {
+            this.writing = false;
+            this.size = start;
+            this.onCut(start);
+            this.fail(`write ${this.path}`, err, waiters);
+            // Not a regular file (a test's /dev/full): nothing to cut.
+            if (cutErr && cutErr.code !== 'EINVAL') this.onError(`cut back ${this.path}`, cutErr);
+          });
+          return;
+        }
+        writeAll(offset + n);
       });
     };
     this.writeIntent({ first, last, offset: start, bytes: buf.length }, () => writeAll(0));
   }
 
   private writeIntent(intent: SeqIntent, then: () => void): void {
-    if (intent.last < 0) return then();
-    const line = `${intent.first} ${intent.last} ${intent.offset} ${intent.bytes}`;
-    const buf = Buffer.from(line.padEnd(SEQ_WIDTH - 1, ' ') + '\n');
+    if (this.seqPath === null || intent.last < 0) return then();
+    const buf = formatIntent(intent);
     const go = (fd: number): void => {
       fsWrite(fd, buf, 0, buf.length, 0, (err) => {
         // A lost sidecar only risks a duplicate batch after a restart; the data is what matters.
@@ -163,12 +177,7 @@ export class RunFile {
   /** Releases the descriptors once queued writes are done (an idle run holds no fd). */
   close(): void {
     this.closed = true;
-    if (!this.writing && !this.opening) this.release();
-  }
-
-  /** Reopened on the next append (a run that reconnects). */
-  reopen(): void {
-    this.closed = false;
+    if (!this.writing && !this.opening && this.waiters.length === 0) this.release();
   }
 
   private release(): void {
@@ -179,9 +188,14 @@ export class RunFile {
     this.seqFd = null;
   }
 
+  /** Text waiting for the disk, in UTF-16 units. */
+  get backlog(): number {
+    return this.queuedChars;
+  }
+
   /** Resolves when nothing is queued or being written. */
   idle(): Promise<void> {
-    if (!this.writing && !this.opening && this.queued.length === 0) return Promise.resolve();
+    if (!this.writing && !this.opening && this.waiters.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
@@ -190,131 +204,33 @@ export function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
 }
 
-export function removeRunFiles(dir: string, base: string): void {
-  for (const f of [`${base}.ndjson`, `${base}.seq`]) rmSync(join(dir, f), { force: true });
+export function removeFiles(dir: string, names: readonly string[]): void {
+  for (const f of names) rmSync(join(dir, f), { force: true });
 }
 
-export interface LoadedRun {
-  messages: Message[];
-  lastSeq: number;
-  skipped: number;
+export interface DataFileInfo {
+  name: string;
+  bytes: number;
+  mtimeMs: number;
 }
 
-/** Lists the data files: `<base>.ndjson`. */
-export function listDataFiles(dir: string): string[] {
+/** The data folder's files with their sizes (a file that vanished meanwhile is left out). */
+export function listDataFolder(dir: string): DataFileInfo[] {
+  let names: string[];
   try {
-    return readdirSync(dir).filter((f) => f.endsWith('.ndjson'));
+    names = readdirSync(dir);
   } catch {
     return [];
   }
-}
-
-/**
- * A dashboard killed mid-write leaves a partial last line; the next append would glue the first
- * line of a resent batch to it and lose both. Cut the file back to its last complete line.
- */
-export function repairTail(path: string): boolean {
-  let fd: number | null = null;
-  try {
-    fd = openSync(path, 'r+');
-    const size = fstatSync(fd).size;
-    if (size === 0) return false;
-    const chunk = Buffer.alloc(Math.min(size, 64 * 1024));
-    let end = size;
-    while (end > 0) {
-      const start = Math.max(0, end - chunk.length);
-      const n = readSync(fd, chunk, 0, end - start, start);
-      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
-      if (nl >= 0) {
-        const keep = start + nl + 1;
-        if (keep === size) return false;
-        ftruncateSync(fd, keep);
-        return true;
-      }
-      end = start;
-    }
-    ftruncateSync(fd, 0);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
-}
-
-/**
- * Brings a run's files back to a consistent state after any kind of stop and says the last seq
- * the data file fully holds (-1: unknown, every resent batch is taken).
- */
-export function recoverRunFile(dataPath: string, seqPath: string): { lastSeq: number; cut: string | null } {
-  let text: string;
-  try {
-    text = readFileSync(seqPath, 'utf8').trim();
-  } catch {
-    return { lastSeq: -1, cut: repairTail(dataPath) ? 'a partial last line' : null };
-  }
-  const [first, last, offset, bytes] = text.split(/\s+/).map((n) => Number.parseInt(n, 10));
-  if (![first, last, offset, bytes].every((n) => Number.isInteger(n) && n! >= 0)) {
-    return { lastSeq: -1, cut: repairTail(dataPath) ? 'a partial last line' : null };
-  }
-  let size = 0;
-  try {
-    size = statSync(dataPath).size;
-  } catch {
-    return { lastSeq: -1, cut: null };
-  }
-  if (size >= offset! + bytes!) {
-    return { lastSeq: last!, cut: repairTail(dataPath) ? 'a partial last line' : null };
-  }
-  // The last batch did not fully land: drop what did; the agent resends it, as it was never acked.
-  try {
-    truncateSync(dataPath, offset!);
-  } catch {
-    return { lastSeq: -1, cut: null };
-  }
-  return { lastSeq: first! - 1, cut: `batch ${first}..${last} that was being written` };
-}
-
-/** Writes a whole recording synchronously (an opened recording kept in the data folder; tests seeding one). */
-export function writeRecordingSync(path: string, messages: readonly Message[]): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, messages.map((m) => JSON.stringify(m) + '\n').join(''));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export interface NdjsonResult {
-  messages: Message[];
-  skipped: number;
-  firstError: string | null;
-}
-
-/** Reads NDJSON line by line; invalid lines (a cut-off last line, garbage) are counted, not fatal. */
-export async function readNdjson(input: NodeJS.ReadableStream, maxBytes = Infinity): Promise<NdjsonResult> {
-  const messages: Message[] = [];
-  let skipped = 0;
-  let firstError: string | null = null;
-  let bytes = 0;
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  for await (const line of rl) {
-    bytes += line.length + 1;
-    if (bytes > maxBytes) {
-      rl.close();
-      throw Object.assign(new Error(`recording larger than ${maxBytes} bytes`), { code: 'TOO_LARGE' });
-    }
-    if (!line.trim()) continue;
-    const parsed = parseMessageText(line);
-    if (parsed.ok) messages.push(parsed.message);
-    else {
-      skipped++;
-      firstError ??= parsed.error;
+  const out: DataFileInfo[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.ndjson') && !name.endsWith('.seq')) continue;
+    try {
+      const st = statSync(join(dir, name));
+      if (st.isFile()) out.push({ name, bytes: st.size, mtimeMs: st.mtimeMs });
+    } catch {
+      // gone meanwhile
     }
   }
-  return { messages, skipped, firstError };
-}
-
-export function readNdjsonFile(path: string, maxBytes?: number): Promise<NdjsonResult> {
-  return readNdjson(createReadStream(path, { encoding: 'utf8' }), maxBytes);
+  return out;
 }

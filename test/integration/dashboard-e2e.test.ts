@@ -152,7 +152,8 @@ describe('agent -> dashboard, end to end', () => {
     const run = runOf(readRecording(record));
     await dash.stop('SIGKILL');
     dash = await dashboard({ data, port });
-    expect(dash.logs.some((l) => /1 run\(s\) loaded/.test(l))).toBe(true);
+    // Old data is read after the server listens.
+    await waitFor(() => dash.logs.some((l) => /1 run\(s\) loaded/.test(l)), 10_000, 'data loaded');
     const { body } = await getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`);
     const summary = body.runs.find((r) => r.run === run);
     expect(summary).toMatchObject({ app: 'e2e-app', connected: false, phase: 'exited', exitCode: 3, source: 'live' });
@@ -162,12 +163,13 @@ describe('agent -> dashboard, end to end', () => {
     // The same recording uploaded: a second run, from a recording, next to the live one.
     const upload = await fetch(`http://127.0.0.1:${port}/api/recordings`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: readFileSync(record, 'utf8') + 'not json\n' });
     const uploaded = (await upload.json()) as { runs: string[]; skipped: number };
-    expect(uploaded).toEqual({ runs: [`${run}~rec`], skipped: 1 });
+    expect(uploaded).toMatchObject({ runs: [`${run}~rec`], skipped: 1 });
     const rec = (await getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${port}/api/runs`)).body.runs.find((r) => r.run === `${run}~rec`);
     expect(rec).toMatchObject({ source: 'recording', app: 'e2e-app', phase: 'exited', exitCode: 3 });
 
     // --open at start on a dashboard without that data.
     const opened = await dashboard({ open: [record] });
+    await waitFor(() => opened.logs.some((l) => /opened .*: 1 run/.test(l)), 10_000, '--open read');
     const runs = (await getJson<{ runs: RunSummary[] }>(`http://127.0.0.1:${opened.port}/api/runs`)).body.runs;
     expect(runs).toEqual([expect.objectContaining({ run, source: 'recording', exitCode: 3 })]);
     expect((await fetch(`http://127.0.0.1:${opened.port}/api/runs/nope`)).status).toBe(404);

@@ -15,10 +15,24 @@ export interface DashboardProcess {
   logs: string[];
   /** Graceful (SIGTERM) unless told otherwise; resolves when the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** RSS and heap (after a gc with nodeArgs ['--expose-gc']) and the longest loop block since the last call. */
+  memory(): Promise<{ rss: number; heapUsed: number; loopMaxMs: number }>;
 }
 
-export async function startDashboardProcess(opts: { port?: number; data?: string; token?: string; open?: string[]; host?: string; pingMs?: number }): Promise<DashboardProcess> {
-  const args = [join(FIXTURES, 'dashboard-server.mjs'), '--port', String(opts.port ?? 0)];
+export async function startDashboardProcess(opts: {
+  port?: number;
+  data?: string;
+  token?: string;
+  open?: string[];
+  host?: string;
+  pingMs?: number;
+  maxDataBytes?: number;
+  maxMemoryBytes?: number;
+  nodeArgs?: string[];
+}): Promise<DashboardProcess> {
+  const args = [...(opts.nodeArgs ?? []), join(FIXTURES, 'dashboard-server.mjs'), '--port', String(opts.port ?? 0)];
+  if (opts.maxDataBytes) args.push('--max-data', String(opts.maxDataBytes));
+  if (opts.maxMemoryBytes) args.push('--max-memory', String(opts.maxMemoryBytes));
   if (opts.data) args.push('--data', opts.data);
   if (opts.token) args.push('--token', opts.token);
   if (opts.host) args.push('--host', opts.host);
@@ -26,6 +40,7 @@ export async function startDashboardProcess(opts: { port?: number; data?: string
   for (const f of opts.open ?? []) args.push('--open', f);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
+  const memWaiters: ((m: { rss: number; heapUsed: number; loopMaxMs: number }) => void)[] = [];
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -39,6 +54,7 @@ export async function startDashboardProcess(opts: { port?: number; data?: string
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (line.startsWith('LOG ')) logs.push(line.slice(4));
+        if (line.startsWith('MEM ')) memWaiters.shift()?.(JSON.parse(line.slice(4)));
         if (line.startsWith('READY ')) {
           clearTimeout(timer);
           resolve(JSON.parse(line.slice(6)));
@@ -54,6 +70,11 @@ export async function startDashboardProcess(opts: { port?: number; data?: string
     child,
     ...ready,
     logs,
+    memory: () =>
+      new Promise((resolve) => {
+        memWaiters.push(resolve);
+        child.kill('SIGUSR2');
+      }),
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
