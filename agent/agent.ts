@@ -21,6 +21,8 @@ import { CAPTURE_KEY, type CaptureResult, type WorkerInit, type FromWorker } fro
 import { PROTOCOL_VERSION, AGENT_VERSION } from '../shared/version.js';
 import type { Unstamped, Hello } from '../shared/protocol.js';
 import { AppOtelHook } from './otel/app-hook.js';
+import { captured } from './captured.js';
+import { writeStderr } from './stderr.js';
 
 const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
 /** dist/ of the package: frames from here are the agent's, never the app's. */
@@ -121,7 +123,7 @@ class Agent implements RunningAgent {
       this.loop.start();
       this.heartbeat.start();
     });
-    this.intervalTimer = this.internal(() => setInterval(() => this.sampleInterval(), config.intervalMs));
+    this.intervalTimer = this.internal(() => captured.setInterval(() => this.sampleInterval(), config.intervalMs));
     this.intervalTimer.unref();
 
     Object.defineProperty(globalThis, Symbol.for(CAPTURE_KEY), {
@@ -146,11 +148,7 @@ class Agent implements RunningAgent {
   warn(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    try {
-      process.stderr.write(`loopscope: ${message}\n`);
-    } catch {
-      // stderr closed: nothing more to do
-    }
+    writeStderr(`loopscope: ${message}\n`);
   }
 
   /** Prints what the worker warned about while the main thread could not listen (exit flush). */
@@ -224,7 +222,7 @@ class Agent implements RunningAgent {
       nodeVersion: process.version,
       platform: process.platform,
       arch: process.arch,
-      startedAt: performance.timeOrigin,
+      startedAt: captured.timeOrigin,
       mode: this.config.mode,
       config: publicConfig(this.config),
     };
@@ -276,7 +274,7 @@ class Agent implements RunningAgent {
     this.stopped = true;
     this.finalSample();
     this.channel.flushSync(this.config.flushTimeoutMs);
-    clearInterval(this.intervalTimer);
+    captured.clearInterval(this.intervalTimer);
     this.heartbeat.stop();
     this.loop.stop();
     this.syncio?.uninstall();
@@ -333,8 +331,8 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
     const { config, warnings } = resolveConfig(options);
     if (!config.record && !config.dashboard && !config.otel) {
       // Recording with nowhere to send would cost the app for nothing.
-      for (const w of warnings) process.stderr.write(`loopscope: ${w}\n`);
-      process.stderr.write('loopscope: no destination (set LOOPSCOPE_RECORD, LOOPSCOPE_DASHBOARD or LOOPSCOPE_OTEL); the agent stays off\n');
+      for (const w of warnings) writeStderr(`loopscope: ${w}\n`);
+      writeStderr('loopscope: no destination (set LOOPSCOPE_RECORD, LOOPSCOPE_DASHBOARD or LOOPSCOPE_OTEL); the agent stays off\n');
       return undefined;
     }
     const agent = new Agent(config, warnings);
@@ -345,7 +343,7 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
     return agent;
   } catch (err) {
     try {
-      process.stderr.write(`loopscope: agent not started: ${(err as Error).message}\n`);
+      writeStderr(`loopscope: agent not started: ${(err as Error).message}\n`);
     } catch {
       // nothing else to do
     }

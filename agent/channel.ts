@@ -5,6 +5,7 @@ import type { Worker } from 'node:worker_threads';
 import { I, epochNow, type SharedState } from './shared-state.js';
 import type { Message, Unstamped } from '../shared/protocol.js';
 import type { ToWorker } from './worker-messages.js';
+import { captured } from './captured.js';
 
 /** Past this many unsent records (a worker that cannot keep up or died) the oldest are dropped. */
 const MAX_PENDING = 20_000;
@@ -63,12 +64,12 @@ export class RecordChannel {
     if (!this.alive) return false;
     const seq = ++this.flushSeq;
     this.flush(seq);
-    const deadline = performance.now() + timeoutMs;
+    const deadline = captured.perfNow() + timeoutMs;
     const i32 = this.shared.i32;
     for (;;) {
       const acked = Atomics.load(i32, I.flushAck);
       if (acked >= seq) return true;
-      const left = deadline - performance.now();
+      const left = deadline - captured.perfNow();
       if (left <= 0 || !this.alive) return false;
       Atomics.wait(i32, I.flushAck, acked, left);
     }

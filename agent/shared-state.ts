@@ -1,6 +1,7 @@
 // Memory shared between the main thread and the agent worker. The main thread only stores numbers
 // here (no allocation, no message) so the heartbeat costs nothing the app would notice, and the
 // worker can read it while the main thread is stuck.
+import { captured } from './captured.js';
 
 /** Int32 slots. */
 export const I = {
@@ -42,5 +43,5 @@ export function createSharedState(): SharedState {
 
 /** Epoch ms with sub-ms precision; comparable across threads (each has its own timeOrigin). */
 export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
+  return captured.timeOrigin + captured.perfNow();
 }

@@ -13,6 +13,13 @@ import { Watchdog } from './watchdog.js';
 import { captureMainStack } from './capture.js';
 import { calibrateEntryFrames } from './entry-frames.js';
 
+// Node prints its own warnings (a TimeoutOverflowWarning, a deprecation in a dependency) on the
+// thread's stderr. A worker's stderr is a stream to the main thread, and once it has carried
+// anything it holds the app's event loop open for good, even with the worker unref'd (Node 20,
+// measured: `LOOPSCOPE_BLOCK_MS=4294967296` made the watchdog's timer warn and the app never
+// exited). Nothing here may print: the default printer goes.
+process.removeAllListeners('warning');
+
 const init = workerData as WorkerInit;
 const warned = new Set<string>();
 
