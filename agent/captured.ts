@@ -9,7 +9,7 @@
 // an app assigns performance.now on it.
 import { EventEmitter } from 'node:events';
 import * as timers from 'node:timers';
-import { writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 const proto = EventEmitter.prototype;
@@ -35,6 +35,8 @@ export const captured = Object.freeze({
   // Not process.stderr: reading it opens the app's stderr handle (a resource the app did not make).
   // fs.writeSync before agent/syncio.ts wraps it: the agent's own writes are not the app's sync I/O.
   writeSync,
+  openSync,
+  closeSync,
   /** Epoch ms (Date.now). */
   now: Date.now,
   /** performance.now(), ms since timeOrigin. */

@@ -17,6 +17,10 @@ export const I = {
   exiting: 4,
   /** APP_OWNS_* bits (agent/otel/app-hook.ts): parts of the OTel export the app's own providers took over. */
   appOtel: 5,
+  /** Who writes the recording file now (agent/recording-file.ts): free, the worker, or the main thread for good. */
+  recordLock: 6,
+  /** The last main-thread batch the worker wrote to the recording file. */
+  recordAck: 7,
   length: 8,
 } as const;
 

@@ -185,7 +185,7 @@ export class ShutdownRecorder implements ShutdownObserver {
       },
       true,
     );
-    this.ctx.flushSync(this.ctx.config.flushTimeoutMs);
+    this.ctx.flushFinal(this.ctx.config.flushTimeoutMs);
   }
 
   /**
