@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolveConfig, publicConfig, type AgentConfig, type AgentOptions } from './config.js';
-import { createSharedState, I, type SharedState } from './shared-state.js';
+import { createSharedState, epochNow, I, type SharedState } from './shared-state.js';
 import type { AgentContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { RecordChannel } from './channel.js';
@@ -19,8 +19,12 @@ import { SyncioRecorder, SYNC_API_NAMES } from './syncio.js';
 import { installShutdown, type ShutdownHandle } from './shutdown/install.js';
 import { CAPTURE_KEY, type CaptureResult, type WorkerInit, type FromWorker } from './worker-messages.js';
 import { PROTOCOL_VERSION, AGENT_VERSION } from '../shared/version.js';
-import type { Unstamped, Hello } from '../shared/protocol.js';
+import type { Unstamped, Hello, Message } from '../shared/protocol.js';
+import { resolveRecordPath } from './recording-file.js';
+import { MainRecording } from './main-recording.js';
 import { AppOtelHook } from './otel/app-hook.js';
+import { captured } from './captured.js';
+import { writeStderr } from './stderr.js';
 
 const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
 /** dist/ of the package: frames from here are the agent's, never the app's. */
@@ -81,6 +85,11 @@ class Agent implements RunningAgent {
         agent.drainWarnings();
         return done;
       },
+      flushFinal: (timeoutMs) => {
+        const done = agent.channel.flushFinal(timeoutMs);
+        agent.drainWarnings();
+        return done;
+      },
       internal: (fn) => agent.internal(fn),
       get inInternal() {
         return agent.internalDepth > 0;
@@ -96,10 +105,17 @@ class Agent implements RunningAgent {
     this.tracker = new ResourceTracker(this.context);
     this.tracker.enable();
 
-    this.worker = this.internal(() => this.startWorker());
-    this.channel = new RecordChannel(this.worker, this.shared, this.run);
-    // Urgent: a process that blocks forever before the first batch still leaves its hello.
-    this.channel.push(this.hello(), true);
+    // The hello goes into the recording now, from this thread: the worker takes a while to start
+    // (tens of ms, seconds on a loaded machine), and a process killed before it is up must still
+    // leave a file that names it. The worker appends after it and skips the hello.
+    const hello = { ...this.hello(), run: this.run, ts: epochNow() } as Message;
+    const recordPath = config.record ? resolveRecordPath(config.record) : null;
+    const mainRecording = recordPath ? MainRecording.start(recordPath, hello, this.shared) : null;
+    this.worker = this.internal(() => this.startWorker(recordPath, mainRecording !== null));
+    this.channel = new RecordChannel(this.worker, this.shared, this.run, mainRecording, Boolean(config.dashboard || config.otel));
+    // Urgent: a process that blocks forever before the first batch still leaves its hello on the
+    // dashboard.
+    this.channel.pushStamped(hello, true);
 
     this.syncio = config.syncio ? new SyncioRecorder(this.context) : null;
     this.syncio?.install();
@@ -121,7 +137,7 @@ class Agent implements RunningAgent {
       this.loop.start();
       this.heartbeat.start();
     });
-    this.intervalTimer = this.internal(() => setInterval(() => this.sampleInterval(), config.intervalMs));
+    this.intervalTimer = this.internal(() => captured.setInterval(() => this.sampleInterval(), config.intervalMs));
     this.intervalTimer.unref();
 
     Object.defineProperty(globalThis, Symbol.for(CAPTURE_KEY), {
@@ -146,11 +162,7 @@ class Agent implements RunningAgent {
   warn(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    try {
-      process.stderr.write(`loopscope: ${message}\n`);
-    } catch {
-      // stderr closed: nothing more to do
-    }
+    writeStderr(`loopscope: ${message}\n`);
   }
 
   /** Prints what the worker warned about while the main thread could not listen (exit flush). */
@@ -166,7 +178,7 @@ class Agent implements RunningAgent {
     }
   }
 
-  private startWorker(): Worker | null {
+  private startWorker(recordPath: string | null, helloWritten: boolean): Worker | null {
     const { port1, port2 } = new MessageChannel();
     this.warnPort = port1;
     port1.on('message', (msg: FromWorker) => {
@@ -182,6 +194,8 @@ class Agent implements RunningAgent {
       syncApis: SYNC_API_NAMES,
       agentDir: PACKAGE_DIST,
       warnPort: port2,
+      recordPath,
+      helloWritten,
     };
     try {
       const worker = new Worker(join(AGENT_DIR, 'worker', 'main.js'), {
@@ -224,7 +238,7 @@ class Agent implements RunningAgent {
       nodeVersion: process.version,
       platform: process.platform,
       arch: process.arch,
-      startedAt: performance.timeOrigin,
+      startedAt: captured.timeOrigin,
       mode: this.config.mode,
       config: publicConfig(this.config),
     };
@@ -275,8 +289,8 @@ class Agent implements RunningAgent {
     if (this.stopped) return;
     this.stopped = true;
     this.finalSample();
-    this.channel.flushSync(this.config.flushTimeoutMs);
-    clearInterval(this.intervalTimer);
+    this.context.flushFinal(this.config.flushTimeoutMs);
+    captured.clearInterval(this.intervalTimer);
     this.heartbeat.stop();
     this.loop.stop();
     this.syncio?.uninstall();
@@ -333,8 +347,8 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
     const { config, warnings } = resolveConfig(options);
     if (!config.record && !config.dashboard && !config.otel) {
       // Recording with nowhere to send would cost the app for nothing.
-      for (const w of warnings) process.stderr.write(`loopscope: ${w}\n`);
-      process.stderr.write('loopscope: no destination (set LOOPSCOPE_RECORD, LOOPSCOPE_DASHBOARD or LOOPSCOPE_OTEL); the agent stays off\n');
+      for (const w of warnings) writeStderr(`loopscope: ${w}\n`);
+      writeStderr('loopscope: no destination (set LOOPSCOPE_RECORD, LOOPSCOPE_DASHBOARD or LOOPSCOPE_OTEL); the agent stays off\n');
       return undefined;
     }
     const agent = new Agent(config, warnings);
@@ -345,7 +359,7 @@ export function start(options: AgentOptions = {}): RunningAgent | undefined {
     return agent;
   } catch (err) {
     try {
-      process.stderr.write(`loopscope: agent not started: ${(err as Error).message}\n`);
+      writeStderr(`loopscope: agent not started: ${(err as Error).message}\n`);
     } catch {
       // nothing else to do
     }

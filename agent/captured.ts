@@ -3,9 +3,14 @@
 // with fake timers, process.kill to veto signals: the agent's own timers, listeners and re-raised
 // signals must keep working and stay invisible to those replacements. Taken from the prototypes
 // and node:timers, not from `process` or the globals, which a preloaded module could have patched
-// before the agent's turn.
+// before the agent's turn. Clocks too: fake-timer libraries (@sinonjs/fake-timers, Jest's modern
+// timers) replace Date and globalThis.performance with frozen copies, and their performance object
+// lacks eventLoopUtilization; perf_hooks keeps the real one, and its methods are bound here in case
+// an app assigns performance.now on it.
 import { EventEmitter } from 'node:events';
 import * as timers from 'node:timers';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
 const proto = EventEmitter.prototype;
 
@@ -17,6 +22,7 @@ export const captured = Object.freeze({
   setImmediate: timers.setImmediate,
   clearImmediate: timers.clearImmediate,
   queueMicrotask: globalThis.queueMicrotask,
+  nextTick: process.nextTick,
   on: proto.on,
   off: proto.removeListener,
   prependListener: proto.prependListener,
@@ -27,7 +33,17 @@ export const captured = Object.freeze({
   kill: process.kill,
   reallyExit: (process as NodeJS.Process & { reallyExit?: (code?: number) => never }).reallyExit,
   // Not process.stderr: reading it opens the app's stderr handle (a resource the app did not make).
+  // fs.writeSync before agent/syncio.ts wraps it: the agent's own writes are not the app's sync I/O.
+  writeSync,
+  openSync,
+  closeSync,
+  /** Epoch ms (Date.now). */
   now: Date.now,
+  /** performance.now(), ms since timeOrigin. */
+  perfNow: performance.now.bind(performance),
+  eventLoopUtilization: performance.eventLoopUtilization.bind(performance),
+  /** performance.timeOrigin: fixed for the thread's life. */
+  timeOrigin: performance.timeOrigin,
 });
 
 /** process.on(event, fn) through the function captured at load. */

@@ -15,6 +15,11 @@ export interface AgentContext {
   record(message: Unstamped, urgent?: boolean): void;
   /** Hand every queued message to the worker and wait, at most `timeoutMs`, until it is written. */
   flushSync(timeoutMs: number): boolean;
+  /**
+   * The last flush, on the way out: like flushSync, and when the worker cannot confirm in time the
+   * main thread writes the recording's remaining records itself (exit paths only: it blocks).
+   */
+  flushFinal(timeoutMs: number): boolean;
   /** Run fn with the agent's own resources kept out of what it reports. */
   internal<T>(fn: () => T): T;
   /** True while internal() runs. */

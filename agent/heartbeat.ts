@@ -2,6 +2,7 @@
 // the stretch since the previous tick: the loop's active time in that stretch (from libuv's own
 // idle accounting) is how long the main thread stayed away, to the millisecond, without hooks.
 import { I, F, epochNow, type SharedState } from './shared-state.js';
+import { captured } from './captured.js';
 
 export interface MeasuredStretch {
   startedAt: number;
@@ -24,25 +25,25 @@ export class Heartbeat {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(true), this.periodMs);
+    this.timer = captured.setInterval(() => this.tick(true), this.periodMs);
     this.timer.unref();
     // Started from a preload, the first tick would come after the loop's first turn and take it as
     // the baseline: a block in a setTimeout(fn, 0) would go unseen. A tick queued now runs once the
     // main script has run (CommonJS), so the first turn is measured from there.
-    process.nextTick(() => {
+    captured.nextTick(() => {
       if (this.lastAt === 0) this.tick();
     });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) captured.clearInterval(this.timer);
     this.timer = null;
   }
 
   /** Public so the exit path can take a last measurement; `periodic` for the timer's own ticks. */
   tick(periodic = false): void {
     const now = epochNow();
-    const active = performance.eventLoopUtilization().active;
+    const active = captured.eventLoopUtilization().active;
     const { lastAt, lastActive } = this;
     this.lastAt = now;
     this.lastActive = active;

@@ -1,9 +1,10 @@
 // Event-loop delay and utilisation per interval: perf_hooks' histogram (a native uv timer that
 // does not keep the process alive: measured, it is absent from getActiveResourcesInfo and a
 // process with only the histogram enabled exits) and eventLoopUtilization deltas.
-import { monitorEventLoopDelay, performance, type IntervalHistogram, type EventLoopUtilization } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type IntervalHistogram, type EventLoopUtilization } from 'node:perf_hooks';
 import type { AgentContext } from './context.js';
 import type { DelaySummary, LoopSample, Unstamped } from '../shared/protocol.js';
+import { captured } from './captured.js';
 
 /** Histogram resolution (ms): finer costs more wake-ups; 10 ms is what the brief measured at ~1.00. */
 const RESOLUTION_MS = 10;
@@ -77,8 +78,8 @@ export class LoopSampler {
       this.histogram = null;
       this.ctx.warn(`event-loop delay is not measured (${(err as Error).message})`);
     }
-    this.lastElu = performance.eventLoopUtilization();
-    this.lastAt = performance.now();
+    this.lastElu = captured.eventLoopUtilization();
+    this.lastAt = captured.perfNow();
   }
 
   stop(): void {
@@ -92,13 +93,13 @@ export class LoopSampler {
 
   /** Delay percentiles (ms) and utilisation since the previous sample; resets the histogram. */
   sample(): Unstamped<LoopSample> {
-    const now = performance.now();
+    const now = captured.perfNow();
     const intervalMs = this.lastAt > 0 ? Math.round((now - this.lastAt) * 1000) / 1000 : 0;
     this.lastAt = now;
     let utilization = 0;
     try {
-      const elu = performance.eventLoopUtilization();
-      const delta = this.lastElu ? performance.eventLoopUtilization(elu, this.lastElu) : elu;
+      const elu = captured.eventLoopUtilization();
+      const delta = this.lastElu ? captured.eventLoopUtilization(elu, this.lastElu) : elu;
       this.lastElu = elu;
       utilization = Number.isFinite(delta.utilization) ? Math.min(1, Math.max(0, delta.utilization)) : 0;
     } catch {

@@ -1,6 +1,7 @@
 // Memory shared between the main thread and the agent worker. The main thread only stores numbers
 // here (no allocation, no message) so the heartbeat costs nothing the app would notice, and the
 // worker can read it while the main thread is stuck.
+import { captured } from './captured.js';
 
 /** Int32 slots. */
 export const I = {
@@ -16,6 +17,10 @@ export const I = {
   exiting: 4,
   /** APP_OWNS_* bits (agent/otel/app-hook.ts): parts of the OTel export the app's own providers took over. */
   appOtel: 5,
+  /** Who writes the recording file now (agent/recording-file.ts): free, the worker, or the main thread for good. */
+  recordLock: 6,
+  /** The last main-thread batch the worker wrote to the recording file. */
+  recordAck: 7,
   length: 8,
 } as const;
 
@@ -42,5 +47,5 @@ export function createSharedState(): SharedState {
 
 /** Epoch ms with sub-ms precision; comparable across threads (each has its own timeOrigin). */
 export function epochNow(): number {
-  return performance.timeOrigin + performance.now();
+  return captured.timeOrigin + captured.perfNow();
 }

@@ -27,6 +27,7 @@ import type { AgentContext } from './context.js';
 import type { Frame, SyncCallStat, SyncioSample, Unstamped } from '../shared/protocol.js';
 import { I, F, epochNow } from './shared-state.js';
 import { parseStack, firstUserFrame, isInternalFile } from '../shared/stack.js';
+import { captured } from './captured.js';
 
 type AnyFn = (this: unknown, ...args: unknown[]) => unknown;
 type ModuleObject = Record<string, unknown>;
@@ -132,7 +133,7 @@ export class SyncioRecorder {
     }
     this.installed = [];
     this.syncEsm();
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.pollTimer) captured.clearInterval(this.pollTimer);
     this.pollTimer = null;
   }
 
@@ -146,18 +147,18 @@ export class SyncioRecorder {
   }
 
   private armStartupEnd(): void {
-    const started = Date.now();
+    const started = captured.now();
     const end = (): void => {
       this.startup = false;
     };
-    setImmediate(() => {
+    captured.setImmediate(() => {
       if (!mainStillLoading()) return end();
       this.ctx.internal(() => {
-        this.pollTimer = setInterval(() => {
-          if (mainStillLoading() && Date.now() - started < STARTUP_CAP_MS) return;
-          if (this.pollTimer) clearInterval(this.pollTimer);
+        this.pollTimer = captured.setInterval(() => {
+          if (mainStillLoading() && captured.now() - started < STARTUP_CAP_MS) return;
+          if (this.pollTimer) captured.clearInterval(this.pollTimer);
           this.pollTimer = null;
-          this.ctx.internal(() => setImmediate(end).unref());
+          this.ctx.internal(() => captured.setImmediate(end).unref());
         }, STARTUP_POLL_MS);
         this.pollTimer.unref();
       });
@@ -222,7 +223,7 @@ export class SyncioRecorder {
   }
 
   private takeBudget(): boolean {
-    const now = Date.now();
+    const now = captured.now();
     if (now - this.budgetWindow >= 1000) {
       this.budgetWindow = now;
       this.budgetLeft = CALLER_BUDGET;

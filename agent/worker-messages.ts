@@ -16,6 +16,10 @@ export interface WorkerInit {
   agentDir: string;
   /** Warnings for the main thread to print (read synchronously after an exit flush). */
   warnPort: MessagePort;
+  /** The recording's path, resolved once by the main thread (null: no recording). */
+  recordPath: string | null;
+  /** The main thread wrote the hello line to the recording itself: the worker's recorder skips it. */
+  helloWritten: boolean;
 }
 
 export interface MeasuredBlock {
@@ -25,7 +29,8 @@ export interface MeasuredBlock {
 }
 
 export type ToWorker =
-  | { kind: 'records'; records: Message[]; flushSeq?: number }
+  /** `batch`: numbered when records is not empty, for the recording's handover at exit (agent/recording-file.ts). */
+  | { kind: 'records'; records: Message[]; batch?: number; flushSeq?: number }
   | { kind: 'blockMeasured'; block: MeasuredBlock };
 
 export type FromWorker = { kind: 'warning'; message: string } | { kind: 'otelBlock'; block: BlockEvent };

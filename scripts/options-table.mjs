@@ -8,7 +8,7 @@ export function optionsTable() {
   return [
     '## Configuration',
     '',
-    'Every option of `start()` has an environment variable; an option given to `start()` wins. A value that does not parse gives one warning on stderr and its default is used.',
+    'Every option of `start()` has an environment variable; an option given to `start()` wins. A value that does not parse or is out of range (every duration is at most 2147483647 ms, the longest timer Node has) gives one warning on stderr and its default is used.',
     '',
     '| variable | `start()` option | default | meaning |',
     '|---|---|---|---|',

@@ -4,6 +4,7 @@
 import { handleWireName, wireName } from './types.js';
 import { ownerDetails } from './liveness.js';
 import type { LiveResource } from '../../shared/protocol.js';
+import { captured } from '../captured.js';
 
 type ProcessWithHandles = NodeJS.Process & { _getActiveHandles?: () => unknown[] };
 
@@ -53,16 +54,16 @@ export class ActiveCounter {
 
   /** For the snapshot, which may be polled every few ms during a shutdown. */
   forSnapshot(): Record<string, number> {
-    const age = performance.now() - this.lastAt;
+    const age = captured.perfNow() - this.lastAt;
     if (this.lastCostMs > COSTLY_MS && age < 50 * this.lastCostMs) return { ...this.last };
     this.refresh();
     return { ...this.last };
   }
 
   private refresh(): void {
-    const t = performance.now();
+    const t = captured.perfNow();
     this.last = activeCounts();
-    this.lastAt = performance.now();
+    this.lastAt = captured.perfNow();
     this.lastCostMs = this.lastAt - t;
   }
 }

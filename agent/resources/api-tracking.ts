@@ -6,6 +6,7 @@ import type { StackHolder } from './stack-capture.js';
 import { installApiSites, uninstallApiSites, type ApiSiteSink, type OwnerKind } from './api-sites.js';
 import { OWNED_HANDLE_TYPES, wireName } from './types.js';
 import { syntheticId } from './active.js';
+import { captured } from '../captured.js';
 
 /** Owners waiting for their handle at most this long (a listen() on a host name waits for DNS). */
 const PENDING_MAX_MS = 30_000;
@@ -68,7 +69,7 @@ export class ApiTracking {
           id: timerAsyncId(timeout),
           hookType: 'Timeout',
           type: 'Timeout',
-          at: Date.now(),
+          at: captured.now(),
           owned: false,
           ref: new WeakRef(timeout),
           holder,
@@ -85,7 +86,7 @@ export class ApiTracking {
           id: syntheticId(handle),
           hookType: 'WORKER',
           type: wireName('WORKER'),
-          at: Date.now(),
+          at: captured.now(),
           owned: false,
           ref: new WeakRef(handle),
           holder,
@@ -94,7 +95,7 @@ export class ApiTracking {
         this.t.byResource.set(handle, entry);
       },
       owner: (owner, holder, kind) => {
-        const pending: PendingOwner = { ref: new WeakRef(owner), holder, kind, at: Date.now() };
+        const pending: PendingOwner = { ref: new WeakRef(owner), holder, kind, at: captured.now() };
         if (!this.resolveOwner(pending) && this.pending.length < MAX_PENDING) this.pending.push(pending);
       },
     };
@@ -133,7 +134,7 @@ export class ApiTracking {
   /** Registers owners whose handle has appeared since; forgets those that never got one. */
   resolvePending(): void {
     if (this.pending.length === 0) return;
-    const now = Date.now();
+    const now = captured.now();
     this.pending = this.pending.filter((p) => !this.resolveOwner(p) && now - p.at < PENDING_MAX_MS);
   }
 }

@@ -2,6 +2,7 @@
 // measured for promiseResolve/before/after hooks on await-heavy code; opt-in for that reason.
 import { executionAsyncResource } from 'node:async_hooks';
 import { callbackTypeOf } from './types.js';
+import { captured } from '../captured.js';
 
 interface CallbackStat {
   count: number;
@@ -47,13 +48,13 @@ export class DeepRecorder {
       // keep 'unknown'
     }
     this.stackTypes.push(type);
-    if (type !== '') this.stackStarts[depth] = performance.now();
+    if (type !== '') this.stackStarts[depth] = captured.perfNow();
   }
 
   after(): void {
     const type = this.stackTypes.pop();
     if (type === undefined || type === '') return;
-    const ms = performance.now() - (this.stackStarts[this.stackTypes.length] ?? 0);
+    const ms = captured.perfNow() - (this.stackStarts[this.stackTypes.length] ?? 0);
     let s = this.stats.get(type);
     if (!s) {
       if (this.stats.size >= 200) return;

@@ -20,6 +20,7 @@ import { ActiveCounter, activeHandleOwners, handleOf, untrackedResource, countOn
 import { DeepRecorder } from './deep.js';
 import { installListenSites, uninstallListenSites } from './listen-site.js';
 import { ApiTracking } from './api-tracking.js';
+import { captured } from '../captured.js';
 
 export interface ResourceSnapshot {
   resources: LiveResource[];
@@ -168,7 +169,7 @@ export class ResourceTracker {
         }
         const admit = this.admit(perRequestLike);
         if (admit === 'no') return;
-        const now = Date.now();
+        const now = captured.now();
         let holder: StackHolder | null = null;
         if (admit === 'stack') holder = captureStack(init, STACK_FRAMES);
         const entry: Entry = {
@@ -200,7 +201,7 @@ export class ResourceTracker {
       this.registry.dropped++;
       return 'no';
     }
-    const now = Date.now();
+    const now = captured.now();
     if (now - this.budgetWindow >= 1000) {
       this.budgetWindow = now;
       this.budgetLeft = this.ctx.config.stackBudget;
@@ -285,7 +286,7 @@ export class ResourceTracker {
   private noteDropped(): void {
     const dropped = this.registry.dropped;
     if (dropped === 0) return;
-    const now = Date.now();
+    const now = captured.now();
     if (now - this.lastDropNotice < 60_000) return;
     this.lastDropNotice = now;
     this.registry.dropped = 0;
@@ -309,7 +310,7 @@ export class ResourceTracker {
       this.byResource.delete(res);
     });
     this.registry.settle();
-    this.registry.preparse(Date.now(), this.ctx.config.intervalMs, Math.max(50, this.ctx.config.stackBudget * 2));
+    this.registry.preparse(captured.now(), this.ctx.config.intervalMs, Math.max(50, this.ctx.config.stackBudget * 2));
     if (this.serverIds.size > 0) {
       const live = new Set<number>();
       for (const e of this.registry.entries) if (SERVER_TYPES.has(e.hookType)) live.add(e.id);
@@ -337,7 +338,7 @@ export class ResourceTracker {
 
   private oldest(n: number): LiveResource[] {
     const out: LiveResource[] = [];
-    const now = Date.now();
+    const now = captured.now();
     for (const e of this.registry.entries) {
       if (out.length >= n) break;
       const res = e.ref.deref();
@@ -353,7 +354,7 @@ export class ResourceTracker {
   snapshot(limit: number): ResourceSnapshot {
     const resources: LiveResource[] = [];
     let truncated = 0;
-    const now = Date.now();
+    const now = captured.now();
     const push = (r: LiveResource): void => {
       if (resources.length < limit) resources.push(r);
       else truncated++;

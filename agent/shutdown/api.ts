@@ -7,6 +7,8 @@
 import { constants } from 'node:os';
 import type { ShutdownTrigger } from '../../shared/protocol.js';
 import { currentObserver } from './bridge.js';
+import { processOff, processOn } from '../captured.js';
+import { MAX_TIMER_MS } from '../config.js';
 import { CleanupRunner, forcedBySignalCode, type RunConfig, type ShutdownResult, type StepFn, type StepSpec } from './runner.js';
 
 export type { ShutdownResult, StepResult, StepFn } from './runner.js';
@@ -36,14 +38,21 @@ const DEFAULTS: RunConfig = {
   timeoutMs: 10_000,
   order: 'reverse',
   exit: true,
+  // The app's stderr, unlike the agent's own warnings (agent/stderr.ts): this API is a library the
+  // app calls, and its lines belong with the app's output wherever the app sends that.
   log: (line) => process.stderr.write(line),
 };
+
+/** A timeout in ms, capped where Node's timers stop (past it they fire after 1 ms); null when not a usable number. */
+function timeoutOption(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.min(value, MAX_TIMER_MS) : null;
+}
 
 function resolveOptions(base: RunConfig, options: ShutdownOptions): RunConfig {
   const timeoutMs = options.timeoutMs;
   const log = options.log;
   return {
-    timeoutMs: typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 ? timeoutMs : base.timeoutMs,
+    timeoutMs: timeoutOption(timeoutMs) ?? base.timeoutMs,
     order: options.order === 'registration' || options.order === 'reverse' ? options.order : base.order,
     exit: typeof options.exit === 'boolean' ? options.exit : base.exit,
     log: log === undefined ? base.log : log === true ? DEFAULTS.log : log === false ? null : log,
@@ -90,8 +99,7 @@ export const shutdown = {
    */
   step(name: string, fn: StepFn, options: StepOptions = {}): () => void {
     if (typeof fn !== 'function') throw new TypeError('shutdown.step(name, fn): fn must be a function');
-    const t = options.timeoutMs;
-    const spec: StepSpec = { name: String(name), fn, timeoutMs: typeof t === 'number' && Number.isFinite(t) && t >= 0 ? t : null };
+    const spec: StepSpec = { name: String(name), fn, timeoutMs: timeoutOption(options.timeoutMs) };
     steps.push(spec);
     return () => {
       const i = steps.indexOf(spec);
@@ -108,9 +116,11 @@ export const shutdown = {
     removeListeners?.();
     config = resolveOptions(DEFAULTS, options);
     const signals = options.signals && options.signals.length > 0 ? [...options.signals] : (['SIGTERM', 'SIGINT'] as NodeJS.Signals[]);
-    for (const s of signals) process.on(s, onSignal);
+    // Through the functions captured at load: an app's patched process.on (a logger, a test
+    // runner) sees the listener arrive ('newListener' still fires), not a call of ours.
+    for (const s of signals) processOn(s, onSignal);
     const remove = (): void => {
-      for (const s of signals) process.off(s, onSignal);
+      for (const s of signals) processOff(s, onSignal);
       if (removeListeners === remove) removeListeners = null;
     };
     removeListeners = remove;

@@ -8,6 +8,8 @@ import type { Frame, LiveResource, ShutdownOutcome, ShutdownTrigger } from '../.
 import { epochNow } from '../shared-state.js';
 import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
 import { formatHang, formatHangAgain, hangKey, type KeptAlive } from './hang-text.js';
+import { captured } from '../captured.js';
+import { writeStderr } from '../stderr.js';
 
 /** Resources listed in shutdown.start and shutdown.hang at most (bounded message size). */
 const SNAPSHOT_LIMIT = 500;
@@ -83,7 +85,7 @@ export class ShutdownRecorder implements ShutdownObserver {
 
   begin(trigger: ShutdownTrigger, reason: string | null): void {
     if (this.session || this.ended) return;
-    const t0 = performance.now();
+    const t0 = captured.perfNow();
     const startedAt = epochNow();
     const snap = this.snapshot(SNAPSHOT_LIMIT);
     const session: Session = {
@@ -142,7 +144,7 @@ export class ShutdownRecorder implements ShutdownObserver {
   signal(signal: string): void {
     const s = this.session;
     if (!s || this.ended) return;
-    this.ctx.record({ type: 'shutdown.signal', signal, afterMs: performance.now() - s.t0 }, true);
+    this.ctx.record({ type: 'shutdown.signal', signal, afterMs: captured.perfNow() - s.t0 }, true);
   }
 
   /** An uncaught exception or rejection that will end the process (uncaughtExceptionMonitor). */
@@ -174,7 +176,7 @@ export class ShutdownRecorder implements ShutdownObserver {
     this.ctx.record(
       {
         type: 'shutdown.end',
-        durationMs: performance.now() - s.t0,
+        durationMs: captured.perfNow() - s.t0,
         outcome,
         exit: { code: input.code, signal: input.signal },
         exitCaller: input.exitCaller,
@@ -183,7 +185,7 @@ export class ShutdownRecorder implements ShutdownObserver {
       },
       true,
     );
-    this.ctx.flushSync(this.ctx.config.flushTimeoutMs);
+    this.ctx.flushFinal(this.ctx.config.flushTimeoutMs);
   }
 
   /**
@@ -195,7 +197,7 @@ export class ShutdownRecorder implements ShutdownObserver {
     if (this.postTimer) return;
     try {
       this.postTimer = this.ctx.internal(() =>
-        setImmediate(() => {
+        captured.setImmediate(() => {
           this.postTimer = null;
           try {
             if (this.pollSoon && !this.ended) this.poll();
@@ -239,7 +241,7 @@ export class ShutdownRecorder implements ShutdownObserver {
     if (snap.truncated > 0) return;
     const live = new Set<number>();
     for (const r of snap.resources) live.add(r.id);
-    const afterMs = performance.now() - s.t0;
+    const afterMs = captured.perfNow() - s.t0;
     for (const [id, r] of s.open) {
       if (live.has(id)) continue;
       s.open.delete(id);
@@ -249,15 +251,15 @@ export class ShutdownRecorder implements ShutdownObserver {
   }
 
   private schedulePoll(s: Session, everyMs: number): void {
-    if (s.poll) clearInterval(s.poll);
+    if (s.poll) captured.clearInterval(s.poll);
     s.poll = null;
     if (s.open.size === 0) return;
     s.poll = this.ctx.internal(() =>
-      setInterval(() => {
+      captured.setInterval(() => {
         try {
           this.poll(s);
           if (s.open.size === 0 && s.poll) {
-            clearInterval(s.poll);
+            captured.clearInterval(s.poll);
             s.poll = null;
           }
         } catch {
@@ -283,7 +285,7 @@ export class ShutdownRecorder implements ShutdownObserver {
 
   private scheduleHang(s: Session): void {
     const after = this.ctx.config.hangAfterMs;
-    s.hang = this.ctx.internal(() => setTimeout(() => this.reportHang(s), after));
+    s.hang = this.ctx.internal(() => captured.setTimeout(() => this.reportHang(s), after));
     s.hang.unref();
   }
 
@@ -291,7 +293,7 @@ export class ShutdownRecorder implements ShutdownObserver {
     try {
       if (this.ended || this.session !== s) return;
       s.hangReports++;
-      const afterMs = performance.now() - s.t0;
+      const afterMs = captured.perfNow() - s.t0;
       const snap = this.snapshot(SNAPSHOT_LIMIT);
       const kept = snap.resources.filter((r) => r.keepsAlive).map(keptAlive);
       this.ctx.record({ type: 'shutdown.hang', afterMs, keptAlive: kept }, true);
@@ -299,7 +301,7 @@ export class ShutdownRecorder implements ShutdownObserver {
         const key = hangKey(kept);
         const text = key === s.lastHangKey ? formatHangAgain(s.trigger, afterMs, kept.length) : formatHang(s.trigger, afterMs, kept);
         s.lastHangKey = key;
-        this.ctx.internal(() => process.stderr.write(text));
+        writeStderr(text);
       }
       if (s.hangReports === 1) this.schedulePoll(s, SLOW_POLL_MS);
       if (s.hangReports < MAX_HANG_REPORTS) {
@@ -307,7 +309,7 @@ export class ShutdownRecorder implements ShutdownObserver {
       } else if (s.poll) {
         // Still alive after this long, it is no shutdown any more (an app that reloads on SIGHUP):
         // stop watching; the end is still recorded if it ever comes.
-        clearInterval(s.poll);
+        captured.clearInterval(s.poll);
         s.poll = null;
       }
     } catch {
@@ -316,10 +318,10 @@ export class ShutdownRecorder implements ShutdownObserver {
   }
 
   private stopTimers(s: Session): void {
-    if (this.postTimer) clearImmediate(this.postTimer);
+    if (this.postTimer) captured.clearImmediate(this.postTimer);
     this.postTimer = null;
-    if (s.poll) clearInterval(s.poll);
-    if (s.hang) clearTimeout(s.hang);
+    if (s.poll) captured.clearInterval(s.poll);
+    if (s.hang) captured.clearTimeout(s.hang);
     s.poll = null;
     s.hang = null;
   }

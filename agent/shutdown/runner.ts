@@ -4,6 +4,7 @@
 // one is running, and works the same without it.
 import type { ShutdownTrigger } from '../../shared/protocol.js';
 import type { ForcedOutcome, ShutdownObserver } from './bridge.js';
+import { captured } from '../captured.js';
 
 export type StepFn = (signal: AbortSignal) => unknown;
 
@@ -137,7 +138,7 @@ export class CleanupRunner {
     if (this.deadline) this.deadline.unref();
     if (outcome !== 'clean') this.notify((o) => o.forcing(outcome));
     if (config.exit) {
-      if (this.deadline) clearTimeout(this.deadline);
+      if (this.deadline) captured.clearTimeout(this.deadline);
       this.hooks.exit(exitCode);
     } else if (exitCode !== EXIT_OK) {
       this.hooks.setExitCode(exitCode);
@@ -146,7 +147,7 @@ export class CleanupRunner {
   }
 
   private runStep(step: StepSpec): Promise<StepResult> {
-    const startedAt = performance.now();
+    const startedAt = captured.perfNow();
     const abort = new AbortController();
     this.current = { name: step.name, startedAt, abort };
     this.notify((o) => o.step(step.name, 'running', startedAt, null, null));
@@ -156,8 +157,8 @@ export class CleanupRunner {
       const settle = (outcome: StepOutcome, error: string | null): void => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
-        const durationMs = performance.now() - startedAt;
+        if (timer) captured.clearTimeout(timer);
+        const durationMs = captured.perfNow() - startedAt;
         if (this.current?.abort === abort) this.current = null;
         if (outcome === 'timeout') abort.abort(new DOMException(`step "${step.name}" timed out`, 'AbortError'));
         if (!this.forced) this.notify((o) => o.step(step.name, outcome, startedAt, durationMs, error));
@@ -190,7 +191,7 @@ export class CleanupRunner {
 
   private forceExit(outcome: ForcedOutcome, code: number, why: string): void {
     this.forced = true;
-    if (this.deadline) clearTimeout(this.deadline);
+    if (this.deadline) captured.clearTimeout(this.deadline);
     const cur = this.current;
     if (cur) {
       try {
@@ -198,7 +199,7 @@ export class CleanupRunner {
       } catch {
         // the exit matters more than the step's listeners
       }
-      this.notify((o) => o.step(cur.name, 'timeout', cur.startedAt, performance.now() - cur.startedAt, why));
+      this.notify((o) => o.step(cur.name, 'timeout', cur.startedAt, captured.perfNow() - cur.startedAt, why));
     }
     this.notify((o) => o.forcing(outcome));
     this.hooks.exit(code);
@@ -218,11 +219,11 @@ export class CleanupRunner {
   private ownTimer(fn: () => void, ms: number): NodeJS.Timeout {
     try {
       const observer = this.hooks.observer();
-      if (observer) return observer.internal(() => setTimeout(fn, ms));
+      if (observer) return observer.internal(() => captured.setTimeout(fn, ms));
     } catch {
       // fall through: an ordinary timer still enforces the timeout
     }
-    return setTimeout(fn, ms);
+    return captured.setTimeout(fn, ms);
   }
 
   private log(line: string): void {

@@ -8,11 +8,18 @@ import type { BlockEvent, Message } from '../../shared/protocol.js';
 import { I } from '../shared-state.js';
 import type { Sink } from './sink.js';
 import { DeferredSink } from './deferred-sink.js';
-import { Recorder, resolveRecordPath } from './recorder.js';
+import { Recorder } from './recorder.js';
 import { Watchdog } from './watchdog.js';
 import { captureMainStack } from './capture.js';
 import { calibrateEntryFrames } from './entry-frames.js';
 import { redactText, secretValues } from '../../shared/redact.js';
+
+// Node prints its own warnings (a TimeoutOverflowWarning, a deprecation in a dependency) on the
+// thread's stderr. A worker's stderr is a stream to the main thread, and once it has carried
+// anything it holds the app's event loop open for good, even with the worker unref'd (Node 20,
+// measured: `LOOPSCOPE_BLOCK_MS=4294967296` made the watchdog's timer warn and the app never
+// exited). Nothing here may print: the default printer goes.
+process.removeAllListeners('warning');
 
 const init = workerData as WorkerInit;
 const warned = new Set<string>();
@@ -40,10 +47,10 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function writeAll(messages: readonly Message[]): void {
+function writeAll(messages: readonly Message[], batch?: number): void {
   for (const sink of sinks) {
     try {
-      sink.write(messages);
+      sink.write(messages, batch);
     } catch (err) {
       warn(`a sink failed: ${(err as Error).message}`);
     }
@@ -80,13 +87,13 @@ async function flushSinks(): Promise<void> {
 
 function setup(): Watchdog | null {
   const config = init.config;
-  if (config.record) {
+  if (init.recordPath) {
     try {
-      const recorder = new Recorder(resolveRecordPath(config.record), init.run, warn);
+      const recorder = new Recorder(init.recordPath, init.run, warn, { i32: init.i32, skipHello: init.helloWritten });
       recorder.probe();
       sinks.push(recorder);
     } catch (err) {
-      warn(`cannot record to ${config.record}: ${(err as Error).message}`);
+      warn(`cannot record to ${init.recordPath}: ${(err as Error).message}`);
     }
   }
   // Loaded on demand: they pull in zod, ws and the OTel SDK, and a worker that starts late
@@ -144,7 +151,7 @@ parentPort?.on('message', (msg: ToWorker) => {
     }
     if (msg.kind !== 'records') return;
     if (msg.flushSeq !== undefined) watchdog?.onFlush();
-    if (Array.isArray(msg.records) && msg.records.length > 0) writeAll(msg.records);
+    if (Array.isArray(msg.records) && msg.records.length > 0) writeAll(msg.records, msg.batch);
     const flushSeq = msg.flushSeq;
     if (flushSeq === undefined) return;
     if (sinks.length === 0) {

@@ -1,23 +1,32 @@
 // The recording: NDJSON of the protocol messages, written with synchronous fs calls. The worker is
 // off the app's thread, so blocking writes cost the app nothing, flush() is trivially durable, and
-// a kill loses at most the line being written.
+// a kill loses at most the line being written. The main thread writes the first line (the hello)
+// and, at an exit the worker cannot serve in time, the last ones: each write here holds the
+// handover lock of agent/recording-file.ts, so the two never write the same record or interleave.
 import { openSync, writeSync, closeSync, fstatSync, ftruncateSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Message, Notice } from '../../shared/protocol.js';
 import { epochNow } from '../shared-state.js';
 import type { Sink, WarnFn } from './sink.js';
+import { workerEnter, workerLeave } from '../recording-file.js';
+
+export { resolveRecordPath } from '../recording-file.js';
 
 /** After a failed open or write, how long before trying the file again. */
 const RETRY_MS = 2000;
 
-/** `%p` -> pid; a relative path is taken from the process's working directory. */
-export function resolveRecordPath(template: string, pid: number = process.pid, cwd: string = process.cwd()): string {
-  return resolve(cwd, template.replace(/%p/g, String(pid)));
-}
 
 function errorText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e && typeof e.message === 'string' ? e.message : String(err);
+}
+
+export interface RecorderOptions {
+  /** After a failed open or write, how long before trying the file again (ms). */
+  retryMs?: number;
+  /** The shared memory holding the handover lock, when the main thread may write the file too. */
+  i32?: Int32Array;
+  /** The main thread wrote the hello already: the first hello to come is not written again. */
+  skipHello?: boolean;
 }
 
 export class Recorder implements Sink {
@@ -30,24 +39,47 @@ export class Recorder implements Sink {
   private warnedOpen = false;
   private warnedWrite = false;
   private closed = false;
+  private readonly retryMs: number;
+  private readonly handover: Int32Array | null;
+  private skipHello: boolean;
 
   constructor(
     readonly path: string,
     private readonly run: string,
     private readonly warn: WarnFn,
-    private readonly retryMs: number = RETRY_MS,
-  ) {}
+    options: RecorderOptions = {},
+  ) {
+    this.retryMs = options.retryMs ?? RETRY_MS;
+    this.handover = options.i32 ?? null;
+    this.skipHello = options.skipHello ?? false;
+  }
 
   /** Opens now rather than at the first batch, so a bad path is reported while the app still runs. */
   probe(): void {
     this.ensureOpen();
   }
 
-  write(messages: readonly Message[]): void {
+  write(messages: readonly Message[], batch?: number): void {
     if (this.closed || messages.length === 0) return;
+    const lock = this.handover;
+    // The main thread has taken the file for the exit: what comes now is its to write.
+    if (lock && !workerEnter(lock)) return;
+    try {
+      this.writeMessages(messages);
+    } finally {
+      // Written or lost and counted, the batch is the worker's: the main thread must not add it.
+      if (lock) workerLeave(lock, batch);
+    }
+  }
+
+  private writeMessages(messages: readonly Message[]): void {
     let text = '';
     let count = 0;
     for (const m of messages) {
+      if (this.skipHello && m.type === 'hello') {
+        this.skipHello = false;
+        continue;
+      }
       try {
         text += JSON.stringify(m) + '\n';
         count++;
