@@ -101,6 +101,6 @@ describe('numbers out of range', () => {
     const { warnings } = resolveConfig({ token: 12345 as unknown as string }, { LOOPSCOPE_MODE: 'x\u001b]0;pwned\u0007' });
     expect(warnings.join('\n')).not.toContain('12345');
     for (const w of warnings) expect(w).not.toMatch(/[\u0000-\u0008\u000a-\u001f]/);
-    expect(warnings).toContain('option token=(hidden) ignored (expected a string); using null');
+    expect(warnings).toContain('option token=*** ignored (expected a string); using null');
   });
 });
