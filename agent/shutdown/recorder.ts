@@ -1,11 +1,13 @@
 // One shutdown, as the agent records it: the start snapshot, each snapshot resource that closes,
 // the cleanup steps the API reports, later signals, the hang watch and the end. It only records:
 // every timer it owns is unref'd and created inside ctx.internal(), so it neither keeps the
-// process alive nor shows up in its own resource lists.
+// process alive nor shows up in its own resource lists; and made with the timer functions
+// captured at load, so an app's fake timers cannot silence the hang reports.
 import type { AgentContext } from '../context.js';
 import type { ResourceSnapshot, ResourceTracker } from '../resources/tracker.js';
 import type { Frame, LiveResource, ShutdownOutcome, ShutdownTrigger } from '../../shared/protocol.js';
 import { epochNow } from '../shared-state.js';
+import { captured } from '../captured.js';
 import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
 import { formatHang, formatHangAgain, hangKey, type KeptAlive } from './hang-text.js';
 
@@ -69,8 +71,6 @@ export class ShutdownRecorder implements ShutdownObserver {
     private readonly ctx: AgentContext,
     private readonly tracker: ResourceTracker,
     private readonly finalSample: () => void,
-    /** Called once when a shutdown starts (install.ts moves its 'exit' listener last then). */
-    private readonly onBegin: () => void,
   ) {}
 
   get active(): boolean {
@@ -102,11 +102,6 @@ export class ShutdownRecorder implements ShutdownObserver {
     );
     this.schedulePoll(session, FAST_POLL_MS);
     this.scheduleHang(session);
-    try {
-      this.onBegin();
-    } catch {
-      // only an ordering nicety: the records stand without it
-    }
   }
 
   step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void {
@@ -195,7 +190,7 @@ export class ShutdownRecorder implements ShutdownObserver {
     if (this.postTimer) return;
     try {
       this.postTimer = this.ctx.internal(() =>
-        setImmediate(() => {
+        captured.setImmediate(() => {
           this.postTimer = null;
           try {
             if (this.pollSoon && !this.ended) this.poll();
@@ -249,15 +244,15 @@ export class ShutdownRecorder implements ShutdownObserver {
   }
 
   private schedulePoll(s: Session, everyMs: number): void {
-    if (s.poll) clearInterval(s.poll);
+    if (s.poll) captured.clearInterval(s.poll);
     s.poll = null;
     if (s.open.size === 0) return;
     s.poll = this.ctx.internal(() =>
-      setInterval(() => {
+      captured.setInterval(() => {
         try {
           this.poll(s);
           if (s.open.size === 0 && s.poll) {
-            clearInterval(s.poll);
+            captured.clearInterval(s.poll);
             s.poll = null;
           }
         } catch {
@@ -283,7 +278,7 @@ export class ShutdownRecorder implements ShutdownObserver {
 
   private scheduleHang(s: Session): void {
     const after = this.ctx.config.hangAfterMs;
-    s.hang = this.ctx.internal(() => setTimeout(() => this.reportHang(s), after));
+    s.hang = this.ctx.internal(() => captured.setTimeout(() => this.reportHang(s), after));
     s.hang.unref();
   }
 
@@ -307,7 +302,7 @@ export class ShutdownRecorder implements ShutdownObserver {
       } else if (s.poll) {
         // Still alive after this long, it is no shutdown any more (an app that reloads on SIGHUP):
         // stop watching; the end is still recorded if it ever comes.
-        clearInterval(s.poll);
+        captured.clearInterval(s.poll);
         s.poll = null;
       }
     } catch {
@@ -316,10 +311,10 @@ export class ShutdownRecorder implements ShutdownObserver {
   }
 
   private stopTimers(s: Session): void {
-    if (this.postTimer) clearImmediate(this.postTimer);
+    if (this.postTimer) captured.clearImmediate(this.postTimer);
     this.postTimer = null;
-    if (s.poll) clearInterval(s.poll);
-    if (s.hang) clearTimeout(s.hang);
+    if (s.poll) captured.clearInterval(s.poll);
+    if (s.hang) captured.clearTimeout(s.hang);
     s.poll = null;
     s.hang = null;
   }
