@@ -19,7 +19,7 @@ import { createStepAside } from './step-aside.js';
 import { AFTER, PASS, SKIP, observeProcessEmit, type BeforeResult } from './process-observer.js';
 import { hideFromListenerQueries } from './listener-visibility.js';
 import { watchSelfKill } from './self-kill.js';
-import { nodeSignalHooks, rebindSignalHandle } from './signal-handles.js';
+import { makeSignalHandle, nodeSignalHooks, rebindSignalHandle } from './signal-handles.js';
 
 export interface ShutdownHandle {
   uninstall(): void;
@@ -133,14 +133,15 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       if (ownChange) {
         // The agent's own listener: the app's newListener/removeListener listeners would not have
         // seen it; Node's own (the signal's handle) must.
-        const hook = event === 'newListener' ? node.start : node.stop;
-        if (!hook) return PASS;
-        hook(target);
+        if (!node.start || !node.stop) return PASS;
+        if (event === 'newListener') makeHandle(target);
+        else node.stop(target);
         return SKIP;
       }
       if (event === 'newListener') {
         // Out before the app's listener is added: the app's count and warning are its own.
         if (args[2] !== lone) removeLone(target);
+        if (appCount(target) === 0) makeHandle(target);
         return PASS;
       }
       // The app's removeAllListeners() took the agent's listener: it was never the app's to see.
@@ -207,10 +208,38 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   };
 
   const emitObserver = observeProcessEmit(WATCHED, { before, after });
+
+  /**
+   * Makes the handle of a signal that has none, as Node would for the first listener. When Node
+   * would bind the agent's wrapper, the handle calls the emit beneath it and the agent's hook
+   * first, without a frame of the agent's between the signal and the app's listeners.
+   */
+  function makeHandle(signal: FollowedSignal): void {
+    if (process.emit !== (emitObserver.emit as unknown)) {
+      node.start?.(signal);
+      return;
+    }
+    makeSignalHandle(
+      signal,
+      emitObserver.previous,
+      () => {
+        if (!installed) return;
+        // Nothing runs after the dispatch here: cleared once its listeners have run.
+        const now = { signal, real: true };
+        dispatching = now;
+        captured.queueMicrotask(() => {
+          if (dispatching === now) dispatching = null;
+        });
+        noteSignal(signal);
+      },
+      node,
+    );
+  }
   const visibility = hideFromListenerQueries(lone as Listener);
   const selfKill = watchSelfKill((signal) => {
     if (!installed || reraising || !isFollowed(signal) || !hasLone(signal) || appCount(signal) > 0) return;
-    noteSignal(signal);
+    // signal-exit re-raising the signal it is handling: already noted.
+    if (dispatching?.signal !== signal) noteSignal(signal);
     dieBy(signal, false);
   });
 

@@ -27,6 +27,8 @@ export interface EmitHooks {
 export interface EmitObserver {
   /** The emit the wrapper calls: Node's, or what a library had put there before the agent. */
   readonly previous: Emit;
+  /** The wrapper itself. */
+  readonly emit: Emit;
   uninstall(): void;
 }
 
@@ -61,6 +63,7 @@ export function observeProcessEmit(watched: ReadonlySet<string>, hooks: EmitHook
 
   return {
     previous,
+    emit,
     uninstall(): void {
       active = false;
       // Replaced after the agent (signal-exit loads on top of it): leave theirs, which calls ours,

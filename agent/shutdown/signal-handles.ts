@@ -5,6 +5,7 @@
 // when it adds or removes its own listener, so the app's newListener/removeListener listeners do
 // not see the agent's, and to re-make a handle made before the agent was started.
 import { EventEmitter } from 'node:events';
+import { constants } from 'node:os';
 import { captured } from '../captured.js';
 
 type Listener = (...args: unknown[]) => unknown;
@@ -45,4 +46,41 @@ export function rebindSignalHandle(signal: string, node: NodeSignalHooks, own: (
     for (const fn of list) captured.on.call(process, signal, fn);
   });
   return true;
+}
+
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+/**
+ * Makes the signal's handle (it must have none now) call `target` directly, with `beforeDispatch`
+ * run first, instead of through the agent's emit wrapper: a listener that throws then shows the
+ * same stack as without the agent (a wrapper is one more frame in it). The handle calls a bound
+ * Reflect.apply, which V8 leaves out of stack traces; the hook runs while Reflect.apply reads the
+ * length of the argument list, and has returned before any listener runs. The handle passes the
+ * signal's number as a last argument, as Node's does.
+ */
+export function makeSignalHandle(signal: string, target: Emit, beforeDispatch: () => void, node: NodeSignalHooks): void {
+  if (!node.start) return;
+  const args = {
+    get length(): number {
+      try {
+        beforeDispatch();
+      } catch {
+        // never into the app
+      }
+      return 3;
+    },
+    0: signal,
+    1: signal,
+    2: (constants.signals as Record<string, number>)[signal],
+  };
+  const direct = Reflect.apply.bind(undefined, target, process, args as unknown as unknown[]);
+  const current = Object.getOwnPropertyDescriptor(process, 'emit');
+  // Node binds process.emit as it is while it makes the handle: this one, for that moment only.
+  Object.defineProperty(process, 'emit', { value: direct, writable: true, configurable: true, enumerable: current?.enumerable ?? false });
+  try {
+    node.start(signal);
+  } finally {
+    if (current) Object.defineProperty(process, 'emit', current);
+    else delete (process as unknown as Record<string, unknown>).emit;
+  }
 }
