@@ -111,3 +111,20 @@ describe("an app that patches process.on and the timers", () => {
     expect(hang, 'a shutdown.hang message').toBeDefined();
   });
 });
+
+describe('the agent stopped from code', () => {
+  it('leaves process as it found it (a pass-through under a later wrapper); signal-exit still dies by the signal', async () => {
+    const record = join(tempDir('loopscope-stop-'), 'rec.ndjson');
+    const plan = { agent: false as const, signals: [{ signal: 'SIGTERM' as const, afterMs: 20 }] };
+    const without = await runFixture('listeners-stop.mjs', { ...plan, env: { START: '0' } });
+    const withAgent = await runFixture('listeners-stop.mjs', { ...plan, env: { START: '1', LOOPSCOPE_RECORD: record } });
+    expect(without.result).toMatchObject({ code: null, signal: 'SIGTERM' });
+    expect(without.result.stdout).toContain('after: emit=true kill=true listeners=false');
+    expect(without.result.stdout).toContain('cleanup code=null signal=SIGTERM');
+    expect(ending(withAgent)).toEqual(ending(without));
+    // Recorded while it ran, nothing after stop().
+    const messages = readRecording(record);
+    expect(messages.some((m) => m.type === 'hello')).toBe(true);
+    expect(messages.some((m) => m.type === 'shutdown.start')).toBe(false);
+  });
+});
