@@ -237,7 +237,9 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   }
   const visibility = hideFromListenerQueries(lone as Listener);
   const selfKill = watchSelfKill((signal) => {
-    if (!installed || reraising || !isFollowed(signal) || !hasLone(signal) || appCount(signal) > 0) return;
+    // No listener of the app's: the signal kills the process. Also when the agent's listener is
+    // not there (stepped aside, or a library put back an emit from before the agent).
+    if (!installed || reraising || !isFollowed(signal) || appCount(signal) > 0) return;
     // signal-exit re-raising the signal it is handling: already noted.
     if (dispatching?.signal !== signal) noteSignal(signal);
     dieBy(signal, false);

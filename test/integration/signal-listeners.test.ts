@@ -128,3 +128,17 @@ describe('the agent stopped from code', () => {
     expect(messages.some((m) => m.type === 'shutdown.start')).toBe(false);
   });
 });
+
+describe('the agent started from code after signal-exit', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s: cleanup runs, dies by the signal, the end is recorded', async (signal) => {
+    const record = join(tempDir('loopscope-late-'), 'rec.ndjson');
+    const plan = { agent: false as const, signals: [{ signal, afterMs: 20 }] };
+    const without = await runFixture('listeners-late-start.mjs', { ...plan, env: { START: '0' } });
+    const withAgent = await runFixture('listeners-late-start.mjs', { ...plan, env: { START: '1', LOOPSCOPE_RECORD: record, LOOPSCOPE_FLUSH_TIMEOUT_MS: '5000' } });
+    expect(without.result).toMatchObject({ code: null, signal, stdout: `ready\ncleanup code=null signal=${signal}\n` });
+    expect(ending(withAgent)).toEqual(ending(without));
+    const messages = readRecording(record);
+    expect(messages.find((m) => m.type === 'shutdown.start')).toMatchObject({ trigger: signal });
+    expect(messages.find((m) => m.type === 'shutdown.end')).toMatchObject({ exit: { code: null, signal } });
+  });
+});
