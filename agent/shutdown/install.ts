@@ -61,6 +61,8 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
   let reraising = false;
   /** The signal process.emit is dispatching now, and whether Node sent it (emit(sig, sig)) or the app called emit. */
   let dispatching: { signal: string; real: boolean } | null = null;
+  /** What `dispatching` was before, for emits inside emits. */
+  const dispatchStack: ({ signal: string; real: boolean } | null)[] = [];
   /** True while the agent adds or removes its own listener: those events are not the app's. */
   let ownChange = false;
   const node = nodeSignalHooks();
@@ -187,8 +189,6 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     }
     return PASS;
   };
-  const dispatchStack: ({ signal: string; real: boolean } | null)[] = [];
-
   const after = (event: string, args: IArguments): void => {
     if (event === 'removeListener') {
       // The app's last listener for the signal is gone: the agent's comes back, so the next
