@@ -142,3 +142,12 @@ describe('the agent started from code after signal-exit', () => {
     expect(messages.find((m) => m.type === 'shutdown.end')).toMatchObject({ exit: { code: null, signal } });
   });
 });
+
+describe('two signals read in one loop turn', () => {
+  it('with a once() listener Node drops the second: the process lives on, with the agent too', async () => {
+    const { without, withAgent } = await compare('listeners-coalesced.cjs', {});
+    expect(without.result).toMatchObject({ code: 0, signal: null, stdout: 'got SIGTERM once\nstill alive\n' });
+    expect(withAgent.start?.trigger).toBe('SIGTERM');
+    expect(withAgent.end).toMatchObject({ exit: { code: 0, signal: null } });
+  });
+});
