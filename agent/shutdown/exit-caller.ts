@@ -1,4 +1,4 @@
-// Who called process.exit(), read from the stack inside the 'exit' listener rather than by wrapping
+// Who called process.exit(), read from the stack while the 'exit' event is emitted rather than by wrapping
 // process.exit: a wrapper would add a frame to every error process.exit throws (an invalid code),
 // and the app's stderr for that error must stay byte-identical.
 import type { Frame } from '../../shared/protocol.js';
@@ -36,7 +36,7 @@ function currentStack(): string {
   }
 }
 
-/** Call from the 'exit' listener: the stack then runs through process.exit when the app called it. */
+/** Call while 'exit' is emitted: the stack then runs through process.exit when the app called it. */
 export function exitOrigin(options: UserFrameOptions): ExitOrigin {
   const frames = parseStack(currentStack());
   const idx = frames.findIndex((f) => f.file.startsWith(EXIT_FRAME_FILE) && /(^|\.)exit$/.test(f.functionName));

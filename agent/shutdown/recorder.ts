@@ -1,11 +1,13 @@
 // One shutdown, as the agent records it: the start snapshot, each snapshot resource that closes,
 // the cleanup steps the API reports, later signals, the hang watch and the end. It only records:
 // every timer it owns is unref'd and created inside ctx.internal(), so it neither keeps the
-// process alive nor shows up in its own resource lists.
+// process alive nor shows up in its own resource lists; and made with the timer functions
+// captured at load, so an app's fake timers cannot silence the hang reports.
 import type { AgentContext } from '../context.js';
 import type { ResourceSnapshot, ResourceTracker } from '../resources/tracker.js';
 import type { Frame, LiveResource, ShutdownOutcome, ShutdownTrigger } from '../../shared/protocol.js';
 import { epochNow } from '../shared-state.js';
+import { captured } from '../captured.js';
 import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
 import { formatHang, formatHangAgain, hangKey, type KeptAlive } from './hang-text.js';
 import { captured } from '../captured.js';
@@ -71,8 +73,6 @@ export class ShutdownRecorder implements ShutdownObserver {
     private readonly ctx: AgentContext,
     private readonly tracker: ResourceTracker,
     private readonly finalSample: () => void,
-    /** Called once when a shutdown starts (install.ts moves its 'exit' listener last then). */
-    private readonly onBegin: () => void,
   ) {}
 
   get active(): boolean {
@@ -104,11 +104,6 @@ export class ShutdownRecorder implements ShutdownObserver {
     );
     this.schedulePoll(session, FAST_POLL_MS);
     this.scheduleHang(session);
-    try {
-      this.onBegin();
-    } catch {
-      // only an ordering nicety: the records stand without it
-    }
   }
 
   step(name: string, phase: StepPhase, startedAt: number, durationMs: number | null, error: string | null): void {

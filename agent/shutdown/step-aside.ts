@@ -8,6 +8,7 @@
 // and its detection is still queued for the removed listener and is lost: that window is the
 // block threshold.
 import type { AgentContext } from '../context.js';
+import { captured } from '../captured.js';
 
 export interface StepAside {
   /** Call on the main thread from inside a block (Runtime.evaluate from the worker). */
@@ -16,21 +17,27 @@ export interface StepAside {
   readonly active: boolean;
 }
 
-export function createStepAside(
-  ctx: AgentContext,
-  signals: readonly NodeJS.Signals[],
-  listener: (signal: NodeJS.Signals) => void,
-  isInstalled: () => boolean,
-): StepAside {
+/** The agent's lone listener per signal, as install.ts keeps it. */
+export interface LoneListeners {
+  /** True when the agent's listener is the only one for the signal. */
+  alone(signal: NodeJS.Signals): boolean;
+  remove(signal: NodeJS.Signals): void;
+  /** Puts it back if the app still has no listener of its own. */
+  restore(signal: NodeJS.Signals): void;
+}
+
+export function createStepAside(ctx: AgentContext, signals: readonly NodeJS.Signals[], lone: LoneListeners, isInstalled: () => boolean): StepAside {
   let removed: NodeJS.Signals[] | null = null;
 
   const restore = (): void => {
     const out = removed;
     removed = null;
     if (!out || !isInstalled()) return;
-    ctx.internal(() => {
-      for (const signal of out) if (!process.listeners(signal).includes(listener)) process.prependListener(signal, listener);
-    });
+    try {
+      for (const signal of out) lone.restore(signal);
+    } catch {
+      // never into the app
+    }
   };
 
   return {
@@ -42,17 +49,16 @@ export function createStepAside(
         if (removed || !isInstalled()) return;
         const out: NodeJS.Signals[] = [];
         for (const signal of signals) {
-          const listeners = process.listeners(signal);
-          if (listeners.length === 1 && listeners[0] === listener) {
-            process.off(signal, listener);
-            out.push(signal);
-          }
+          if (!lone.alone(signal)) continue;
+          lone.remove(signal);
+          out.push(signal);
         }
         if (out.length === 0) return;
         removed = out;
         // setImmediate runs in the check phase of the first loop turn after the block: by then
         // the block is over. Unref'd: it must not keep a process alive that would otherwise end.
-        const back = ctx.internal(() => setImmediate(restore));
+        // The one captured at load: an app's fake timers must not keep the listeners out.
+        const back = ctx.internal(() => captured.setImmediate(restore));
         back.unref();
       } catch {
         // never into the app (this runs inside whatever the app was doing)

@@ -62,7 +62,7 @@ describe('shutdown triggers', TIMING, () => {
       args: ['once-keep'],
       signals: [
         { signal: 'SIGTERM', afterMs: 20 },
-        { signal: 'SIGTERM', afterMs: 150 },
+        { signal: 'SIGTERM', afterMs: 400 }, // apart enough not to be read in one turn (see transparency.test.ts)
       ],
     });
     expect(run.result).toMatchObject({ code: null, signal: 'SIGTERM', stdout: 'ready\ngot SIGTERM once\n' });
