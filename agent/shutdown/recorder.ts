@@ -10,7 +10,6 @@ import { epochNow } from '../shared-state.js';
 import { captured } from '../captured.js';
 import type { ForcedOutcome, ShutdownObserver, StepPhase } from './bridge.js';
 import { formatHang, formatHangAgain, hangKey, type KeptAlive } from './hang-text.js';
-import { captured } from '../captured.js';
 import { writeStderr } from '../stderr.js';
 
 /** Resources listed in shutdown.start and shutdown.hang at most (bounded message size). */
