@@ -10,6 +10,7 @@
 // (crashes Node 20).
 import type { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
+import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CallbackResource, Frame } from '../../shared/protocol.js';
 import { parseStack } from '../../shared/stack.js';
@@ -129,7 +130,7 @@ export type CaptureOutcome =
   | { kind: 'failed'; reason: string };
 
 export interface CaptureOptions {
-  /** The agent's own files: their frames on top of the stack are the capture itself. */
+  /** The package's dist folder: frames of its agent/ folder on top of the stack are the capture itself. */
   agentDir: string;
   nativeAfterMs?: number;
 }
@@ -140,9 +141,14 @@ function isAgentFrame(frame: Frame, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => frame.file.startsWith(p));
 }
 
-/** Drops the capture's own frames from the top so the first frame is the app's blocking code. */
+/**
+ * Drops the capture's own frames from the top so the first frame is the app's blocking code.
+ * Only the agent's own folder counts: other code shipped in the package (the demo app in
+ * dashboard/demo) is an app like any other, and trimming it hid the demo's blocking function.
+ */
 export function trimCaptureFrames(frames: readonly Frame[], agentDir: string): Frame[] {
-  const prefixes = [agentDir, pathToFileURL(agentDir).href];
+  const own = join(agentDir, 'agent') + sep;
+  const prefixes = [own, pathToFileURL(own).href];
   let i = 0;
   while (i < frames.length && isAgentFrame(frames[i]!, prefixes)) i++;
   return frames.slice(i);
