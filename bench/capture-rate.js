@@ -7,7 +7,8 @@
 // record carrying that stack (p50 / p95 / max). The target: >= 99 % live with the busy processes.
 //
 //   node bench/capture-rate.js [--runs N] [--blocks K] [--busy B] [--block-ms MS] [--gap-ms MS]
-//                              [--no-quiet] [--json]
+//                              [--no-quiet] [--preload FILE] [--json]
+// --preload: another build's dist/agent/preload.js, to compare builds on the same machine.
 // The busy processes are killed at the end whatever happens (and die by themselves if this
 // process is killed outright).
 import { spawn } from 'node:child_process';
@@ -20,7 +21,7 @@ import { median } from './lib/stats.js';
 import { spawnNode, waitExit } from './lib/proc.js';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
-const PRELOAD = resolve(BENCH, '..', 'dist', 'agent', 'preload.js');
+const DEFAULT_PRELOAD = resolve(BENCH, '..', 'dist', 'agent', 'preload.js');
 const APP = join(BENCH, 'capture-app.js');
 const FUNCTION = 'busyBlock';
 const TARGET = 0.99;
@@ -33,11 +34,12 @@ const { values: flags } = parseArgs({
     'block-ms': { type: 'string' },
     'gap-ms': { type: 'string' },
     'no-quiet': { type: 'boolean', default: false },
+    preload: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
-const USAGE = 'node bench/capture-rate.js [--runs N] [--blocks K] [--busy B] [--block-ms MS] [--gap-ms MS] [--no-quiet] [--json]\n';
+const USAGE = 'node bench/capture-rate.js [--runs N] [--blocks K] [--busy B] [--block-ms MS] [--gap-ms MS] [--no-quiet] [--preload FILE] [--json]\n';
 if (flags.help) {
   process.stdout.write(USAGE);
   process.exit(0);
@@ -60,8 +62,10 @@ const config = {
   gapMs: intFlag('gap-ms', 150, 0),
   quiet: !flags['no-quiet'],
   cores: cpus().length,
+  preload: flags.preload ? resolve(flags.preload) : null,
   node: process.version,
 };
+const PRELOAD = resolve(flags.preload ?? DEFAULT_PRELOAD);
 if (!existsSync(PRELOAD)) {
   process.stderr.write(`bench: ${PRELOAD} is missing: run npm run build first\n`);
   process.exit(1);

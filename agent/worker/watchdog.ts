@@ -4,11 +4,13 @@
 import type { BlockEvent, CallbackResource, Frame } from '../../shared/protocol.js';
 import { I, F, epochNow } from '../shared-state.js';
 import type { MeasuredBlock, WorkerInit } from '../worker-messages.js';
-import { abandonCapture, type CaptureOutcome } from './capture.js';
+import { abandonCapture, NATIVE_AFTER_MS, type CaptureOutcome } from './capture.js';
 import { inferResource } from './entry-frames.js';
 import { isInternalFile } from '../../shared/stack.js';
 
 const POLL_MS = 10;
+/** A block whose first capture has not answered by then is announced without its stack. */
+const ANNOUNCE_MS = NATIVE_AFTER_MS;
 /** While a block lasts, its progress is re-sent this often, so a dashboard shows it growing. */
 const PROGRESS_MS = 1000;
 /** How long an ended block waits for the main thread's measurement before using its own. */
@@ -41,6 +43,8 @@ interface OpenBlock {
   lastCaptureAt: number;
   /** The first message (ended=false) went out. */
   announced: boolean;
+  /** A message with the live stack went out. */
+  liveSent: boolean;
   lastEmitAt: number;
   native: boolean;
   stackKind: 'live' | 'none';
@@ -139,7 +143,12 @@ export class Watchdog {
         if (seq === open.seq + 1) open.endBeatAt = open.endedAt;
         open.endSeenAt = now;
       }
-      if (open.capturing) return;
+      if (open.capturing) {
+        // A capture waiting for a starved main thread must not hold back the news of the block:
+        // it is announced without a stack, and again with it when the answer comes.
+        if (!open.announced && open.endedAt === null && now - open.lastCaptureAt >= ANNOUNCE_MS) this.emitProgress(open, now);
+        return;
+      }
       if (open.endedAt !== null) {
         // The main thread measures a stall as a block only for its active time: one that was off
         // the CPU (a starved machine) sends no measurement. If the heartbeat stops again in the
@@ -206,6 +215,7 @@ export class Watchdog {
       captures: 0,
       lastCaptureAt: now,
       announced: false,
+      liveSent: false,
       lastEmitAt: now,
       native: false,
       stackKind: 'none',
@@ -279,7 +289,10 @@ export class Watchdog {
         this.finish(block, block.measured);
         return;
       }
-      if (!block.announced && block.endedAt === null) this.emitProgress(block, epochNow());
+      // (announced already without a stack: the live one goes out now, not with the next progress)
+      if (block.endedAt === null && (!block.announced || (block.stackKind === 'live' && !block.liveSent))) {
+        this.emitProgress(block, epochNow());
+      }
     } catch (err) {
       this.deps.warn(`block capture failed: ${(err as Error).message}`);
     }
@@ -333,6 +346,7 @@ export class Watchdog {
 
   private emitProgress(block: OpenBlock, now: number): void {
     block.announced = true;
+    if (block.stackKind === 'live') block.liveSent = true;
     block.lastEmitAt = now;
     this.deps.emit(this.message(block, false, block.startedAt, now - block.startedAt));
   }
