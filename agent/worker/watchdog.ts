@@ -263,15 +263,19 @@ export class Watchdog {
       // An answer evaluated after the block's end may describe the code that ran after it: it is
       // not a live stack, so it is not shown as one. (The answer itself may come later: the
       // worker too waits for a CPU on a loaded machine.)
-      const inBlock = outcome.kind === 'live' && outcome.evaluatedAt < (this.endOf(block) ?? -Infinity);
+      const end = this.endOf(block);
+      const inBlock = outcome.kind === 'live' && end !== null && outcome.evaluatedAt < end;
+      // The heartbeat moved on more than once before this worker read the answer: which beat
+      // ended the block is known once the main thread's measurement comes (finish).
+      const endUnknown = outcome.kind === 'live' && end === null;
       // A stack with none of the app's frames (empty, or Node dispatching a callback) means the
       // thread was held up between callbacks (a machine short of CPU), not blocked by app code:
       // not shown, and tried again, since the block may go on into the app's code.
       const appCode = outcome.kind === 'live' && outcome.stack.some((f) => !isInternalFile(f.file));
-      if (outcome.kind === 'live' && inBlock && appCode) {
+      if (outcome.kind === 'live' && (inBlock || endUnknown) && appCode) {
         // After a try that met native code, a retry's answer may come from just after the native
         // call returned: held until the block is seen to go on (poll, finish). Otherwise it is live.
-        if (block.native) block.candidate = outcome;
+        if (block.native || endUnknown) block.candidate = outcome;
         else this.acceptLive(block, outcome);
       } else if (outcome.kind === 'live') {
         // after the heartbeat moved, or no app code on the stack: not the block's code
@@ -353,7 +357,10 @@ export class Watchdog {
 
   private finish(block: OpenBlock, measured: MeasuredBlock | null): void {
     const candidate = block.candidate;
-    if (candidate && (measured ? measured.startedAt + measured.durationMs : (this.endOf(block) ?? 0)) - candidate.evaluatedAt >= CONFIRM_MS) {
+    const end = measured ? measured.startedAt + measured.durationMs : this.endOf(block);
+    // (after native code, the block must have gone on a while after the answer; otherwise the
+    // answer only has to come from before the block's end)
+    if (candidate && end !== null && end - candidate.evaluatedAt >= (block.native ? CONFIRM_MS : 1e-3)) {
       this.acceptLive(block, candidate);
     }
     if (this.open === block) this.open = null;
