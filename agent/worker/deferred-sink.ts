@@ -61,8 +61,8 @@ export class DeferredSink implements Sink {
     for (const m of messages) {
       if (m.type === 'hello' && this.hello === null) this.hello = m;
       if (this.held.length >= this.maxHeld) {
-        this.held.shift();
-        this.dropped++;
+        // The hello goes back in front when the sink is ready: it is not lost, so not counted.
+        if (this.held.shift() !== this.hello) this.dropped++;
       }
       this.held.push(m);
     }

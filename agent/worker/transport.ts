@@ -2,7 +2,8 @@
 // app's thread. Messages are batched into seq-numbered frames; a frame is kept until the dashboard
 // acks it, so after a dashboard restart the unacked frames are resent and nothing the bounded
 // queue held is lost. Past queueMax messages the oldest go, are counted, and a `notice` says how
-// many once the dashboard is back. Failures are warned about once each, never per retry.
+// many once the dashboard is back (for a frame that may have arrived, a notice in its place: see
+// standIn). Failures are warned about once each, never per retry.
 import type { WebSocket as WsSocket } from 'ws';
 import type { Message } from '../../shared/protocol.js';
 import { CLOSE, INGEST_PATH, MAX_FRAME_BYTES } from '../../shared/dashboard-constants.js';
@@ -32,8 +33,11 @@ interface SentFrame {
   text: string;
   /** What losing this frame loses: its app messages, plus what its own drop notices counted. */
   lost: number;
+  /** Messages it holds against queueMax (none once it is a stand-in). */
   messages: number;
   hasHello: boolean;
+  /** Its messages were dropped: it now carries only a notice of them (see standIn). */
+  standIn: boolean;
 }
 
 type WsModule = typeof import('ws');
@@ -156,24 +160,55 @@ export class DashboardTransport implements Sink {
   }
 
   /**
-   * Drops the oldest past queueMax: whole unacked frames first, then queued messages. Frames
-   * already handed to an open connection stay (the dashboard has them or will); the in-flight
-   * window bounds those.
+   * Drops the oldest past queueMax: the messages of unacked frames first, then queued messages.
+   * Frames already handed to an open connection stay (the dashboard has them or will); the
+   * in-flight window bounds those.
    */
   private enforceBound(): void {
     const max = this.options.queueMax;
     while (this.pending.length + (this.open ? 0 : this.unackedMessages) > max) {
-      const frame = this.open ? undefined : this.unacked.shift();
+      const frame = this.open ? undefined : this.unacked.find((f) => !f.standIn);
       if (frame) {
-        this.unackedMessages -= frame.messages;
-        this.addDropped(frame.lost);
-        if (frame.hasHello) this.helloLost = true;
+        this.standIn(frame);
         continue;
       }
       const m = this.pending.shift()!;
       if (m === this.hello) this.helloLost = true;
       else this.addDropped(this.lossOf(m));
     }
+  }
+
+  /**
+   * An unacked frame was sent on a connection that closed before its ack: the dashboard may have
+   * stored it (an ack lost as it shut down) or not. Its messages are dropped, but the frame keeps
+   * its seq and now carries a notice of what it held (and the hello if it had it): the dashboard
+   * stores a seq once, so the notice is stored exactly when the messages were not, and the count
+   * the dashboard shows matches what it is missing. A stand-in holds nothing against queueMax;
+   * there are at most as many as frames in flight when a connection closed.
+   */
+  private standIn(frame: SentFrame): void {
+    this.unackedMessages -= frame.messages;
+    this.droppedTotal += frame.lost;
+    const messages: Message[] = [];
+    if (frame.hasHello && this.hello) messages.push(this.hello);
+    if (frame.lost > 0) messages.push(this.dropNotice(frame.lost));
+    frame.text = `{"seq":${frame.seq},"messages":[${messages.map((m) => JSON.stringify(m)).join(',')}]}`;
+    frame.messages = 0;
+    frame.standIn = true;
+  }
+
+  private dropNotice(count: number): Message {
+    const notice: Message = {
+      type: 'notice',
+      run: this.options.run,
+      ts: Date.now(),
+      level: 'warn',
+      code: 'dropped',
+      message: `${count} messages dropped while the dashboard was unreachable (queue limit ${this.options.queueMax})`,
+      count,
+    };
+    this.ownNotices.add(notice);
+    return notice;
   }
 
   private addDropped(n: number): void {
@@ -191,19 +226,7 @@ export class DashboardTransport implements Sink {
     if (this.dropped > 0 || this.helloLost) {
       const head: Message[] = [];
       if (this.helloLost && this.hello) head.push(this.hello);
-      if (this.dropped > 0) {
-        const notice: Message = {
-          type: 'notice',
-          run: this.options.run,
-          ts: Date.now(),
-          level: 'warn',
-          code: 'dropped',
-          message: `${this.dropped} messages dropped while the dashboard was unreachable (queue limit ${this.options.queueMax})`,
-          count: this.dropped,
-        };
-        this.ownNotices.add(notice);
-        head.push(notice);
-      }
+      if (this.dropped > 0) head.push(this.dropNotice(this.dropped));
       this.pending.unshift(...head);
       this.dropped = 0;
       this.helloLost = false;
@@ -236,7 +259,7 @@ export class DashboardTransport implements Sink {
       if (taken === 0) break;
       this.pending.splice(0, taken);
       const seq = this.nextSeq++;
-      const frame: SentFrame = { seq, text: `{"seq":${seq},"messages":[${parts.join(',')}]}`, lost, messages: taken, hasHello };
+      const frame: SentFrame = { seq, text: `{"seq":${seq},"messages":[${parts.join(',')}]}`, lost, messages: taken, hasHello, standIn: false };
       this.unacked.push(frame);
       this.unackedMessages += taken;
       this.ws.send(frame.text);

@@ -4,11 +4,13 @@
 import type { BlockEvent, CallbackResource, Frame } from '../../shared/protocol.js';
 import { I, F, epochNow } from '../shared-state.js';
 import type { MeasuredBlock, WorkerInit } from '../worker-messages.js';
-import type { CaptureOutcome } from './capture.js';
+import { abandonCapture, NATIVE_AFTER_MS, type CaptureOutcome } from './capture.js';
 import { inferResource } from './entry-frames.js';
 import { isInternalFile } from '../../shared/stack.js';
 
 const POLL_MS = 10;
+/** A block whose first capture has not answered by then is announced without its stack. */
+const ANNOUNCE_MS = NATIVE_AFTER_MS;
 /** While a block lasts, its progress is re-sent this often, so a dashboard shows it growing. */
 const PROGRESS_MS = 1000;
 /** How long an ended block waits for the main thread's measurement before using its own. */
@@ -41,6 +43,8 @@ interface OpenBlock {
   lastCaptureAt: number;
   /** The first message (ended=false) went out. */
   announced: boolean;
+  /** A message with the live stack went out. */
+  liveSent: boolean;
   lastEmitAt: number;
   native: boolean;
   stackKind: 'live' | 'none';
@@ -55,6 +59,8 @@ interface OpenBlock {
   measured: MeasuredBlock | null;
   /** A live stack from a retry, waiting for the block to outlast it (CONFIRM_MS). */
   candidate: LiveCapture | null;
+  /** The time of the heartbeat that ended it, when the worker saw that one itself. */
+  endBeatAt: number | null;
 }
 
 export interface WatchdogDeps {
@@ -134,27 +140,28 @@ export class Watchdog {
     if (open) {
       if (open.endedAt === null && seq !== open.seq) {
         open.endedAt = this.deps.init.f64[F.beatAt] ?? now;
+        if (seq === open.seq + 1) open.endBeatAt = open.endedAt;
         open.endSeenAt = now;
       }
-      if (open.capturing) return;
+      if (open.capturing) {
+        // A capture waiting for a starved main thread must not hold back the news of the block:
+        // it is announced without a stack, and again with it when the answer comes.
+        if (!open.announced && open.endedAt === null && now - open.lastCaptureAt >= ANNOUNCE_MS) this.emitProgress(open, now);
+        return;
+      }
       if (open.endedAt !== null) {
-        if (now - open.endSeenAt >= MEASURE_WAIT_MS) this.finish(open, null);
+        // The main thread measures a stall as a block only for its active time: one that was off
+        // the CPU (a starved machine) sends no measurement. If the heartbeat stops again in the
+        // meantime, that is the next block, and it must not wait for this one's measurement.
+        const stoppedAgain = now - (this.deps.init.f64[F.beatAt] ?? now) > this.threshold;
+        if (now - open.endSeenAt < MEASURE_WAIT_MS && !stoppedAgain) return;
+        this.finish(open, null);
+        if (!stoppedAgain) return;
+        // on to open the next block
+      } else {
+        this.followOpen(open, now);
         return;
       }
-      if (open.candidate && now - open.candidate.evaluatedAt >= CONFIRM_MS) {
-        this.acceptLive(open, open.candidate);
-        this.emitProgress(open, now);
-        return;
-      }
-      // (inside a wrapped *Sync call a retry can only meet the same native code)
-      const retry = open.stackKind === 'none' && !open.candidate && !this.exiting() && Atomics.load(this.i32, I.syncApi) === 0;
-      if (now - open.lastEmitAt >= PROGRESS_MS) {
-        this.emitProgress(open, now);
-        if (retry) this.startCapture(open, now);
-      } else if (retry && open.captures <= QUICK_RETRIES && now - open.lastCaptureAt >= RETRY_MS) {
-        this.startCapture(open, now);
-      }
-      return;
     }
     if (this.exiting()) return;
     if (this.quietUntilSeqChanges !== null) {
@@ -163,6 +170,29 @@ export class Watchdog {
     }
     const beatAt = this.deps.init.f64[F.beatAt] ?? now;
     if (now - beatAt > this.threshold) this.openBlock(seq, beatAt, now);
+  }
+
+  /** An open block whose heartbeat has not come back: confirm a candidate stack, or try again. */
+  private followOpen(open: OpenBlock, now: number): void {
+    if (open.candidate && now - open.candidate.evaluatedAt >= CONFIRM_MS) {
+      this.acceptLive(open, open.candidate);
+      this.emitProgress(open, now);
+      return;
+    }
+    // (inside a wrapped *Sync call a retry can only meet the same native code; after a flush the
+    // main thread is most likely exiting, and a connected session would hold up its exit)
+    const retry =
+      open.stackKind === 'none' &&
+      !open.candidate &&
+      !this.exiting() &&
+      this.quietUntilSeqChanges === null &&
+      Atomics.load(this.i32, I.syncApi) === 0;
+    if (now - open.lastEmitAt >= PROGRESS_MS) {
+      this.emitProgress(open, now);
+      if (retry) this.startCapture(open, now);
+    } else if (retry && open.captures <= QUICK_RETRIES && now - open.lastCaptureAt >= RETRY_MS) {
+      this.startCapture(open, now);
+    }
   }
 
   private exiting(): boolean {
@@ -185,6 +215,7 @@ export class Watchdog {
       captures: 0,
       lastCaptureAt: now,
       announced: false,
+      liveSent: false,
       lastEmitAt: now,
       native: false,
       stackKind: 'none',
@@ -197,8 +228,16 @@ export class Watchdog {
       endSeenAt: 0,
       measured: null,
       candidate: null,
+      endBeatAt: null,
     };
     this.open = block;
+    // Inside a wrapped *Sync call the main thread is in native code: an answer would only come
+    // once it returned, from whatever ran next. Retried once the call is over (poll).
+    if (block.syncCall) {
+      block.native = true;
+      this.emitProgress(block, now);
+      return;
+    }
     this.startCapture(block, now);
   }
 
@@ -221,20 +260,27 @@ export class Watchdog {
   private captured(block: OpenBlock, outcome: CaptureOutcome): void {
     try {
       block.capturing = false;
-      // An answer that came after the heartbeat moved on may describe the code that ran after
-      // the block: it is not a live stack, so it is not shown as one.
-      const stillBlocked = Atomics.load(this.i32, I.beatSeq) === block.seq && block.measured === null;
+      // An answer evaluated after the block's end may describe the code that ran after it: it is
+      // not a live stack, so it is not shown as one. (The answer itself may come later: the
+      // worker too waits for a CPU on a loaded machine.)
+      const end = this.endOf(block);
+      const inBlock = outcome.kind === 'live' && end !== null && outcome.evaluatedAt < end;
+      // The heartbeat moved on more than once before this worker read the answer: which beat
+      // ended the block is known once the main thread's measurement comes (finish).
+      const endUnknown = outcome.kind === 'live' && end === null;
       // A stack with none of the app's frames (empty, or Node dispatching a callback) means the
       // thread was held up between callbacks (a machine short of CPU), not blocked by app code:
       // not shown, and tried again, since the block may go on into the app's code.
       const appCode = outcome.kind === 'live' && outcome.stack.some((f) => !isInternalFile(f.file));
-      if (outcome.kind === 'live' && stillBlocked && appCode) {
-        // A retry's answer may come from just after a native call returned: held until the block
-        // is seen to go on (poll). The first try, taken over a threshold into the block, is live.
-        if (block.captures > 1) block.candidate = outcome;
+      if (outcome.kind === 'live' && (inBlock || endUnknown) && appCode) {
+        // After a try that met native code, a retry's answer may come from just after the native
+        // call returned: held until the block is seen to go on (poll, finish). Otherwise it is live.
+        if (block.native || endUnknown) block.candidate = outcome;
         else this.acceptLive(block, outcome);
       } else if (outcome.kind === 'live') {
         // after the heartbeat moved, or no app code on the stack: not the block's code
+      } else if (outcome.kind === 'unanswered') {
+        // the machine is too short of CPU to tell: neither live nor native, tried again (poll)
       } else if (outcome.kind === 'native') {
         block.native = true;
         block.syncCall = block.syncCall ?? this.syncCallNow();
@@ -247,10 +293,27 @@ export class Watchdog {
         this.finish(block, block.measured);
         return;
       }
-      if (!block.announced && block.endedAt === null) this.emitProgress(block, epochNow());
+      // (announced already without a stack: the live one goes out now, not with the next progress)
+      if (block.endedAt === null && (!block.announced || (block.stackKind === 'live' && !block.liveSent))) {
+        this.emitProgress(block, epochNow());
+      }
     } catch (err) {
       this.deps.warn(`block capture failed: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * When the block ended, on the main thread's clock: Infinity while it lasts, null when the
+   * heartbeat has moved on more than once and the worker did not see which beat ended it.
+   */
+  private endOf(block: OpenBlock): number | null {
+    if (block.measured) return block.measured.startedAt + block.measured.durationMs;
+    if (block.endBeatAt !== null) return block.endBeatAt;
+    const seq = Atomics.load(this.i32, I.beatSeq);
+    if (seq === block.seq) return Infinity;
+    // (the heartbeat stores its time before it moves the sequence on)
+    if (seq === block.seq + 1) return this.deps.init.f64[F.beatAt] ?? null;
+    return null;
   }
 
   private acceptLive(block: OpenBlock, live: LiveCapture): void {
@@ -287,11 +350,19 @@ export class Watchdog {
 
   private emitProgress(block: OpenBlock, now: number): void {
     block.announced = true;
+    if (block.stackKind === 'live') block.liveSent = true;
     block.lastEmitAt = now;
     this.deps.emit(this.message(block, false, block.startedAt, now - block.startedAt));
   }
 
   private finish(block: OpenBlock, measured: MeasuredBlock | null): void {
+    const candidate = block.candidate;
+    const end = measured ? measured.startedAt + measured.durationMs : this.endOf(block);
+    // (after native code, the block must have gone on a while after the answer; otherwise the
+    // answer only has to come from before the block's end)
+    if (candidate && end !== null && end - candidate.evaluatedAt >= (block.native ? CONFIRM_MS : 1e-3)) {
+      this.acceptLive(block, candidate);
+    }
     if (this.open === block) this.open = null;
     const startedAt = measured?.startedAt ?? block.startedAt;
     const endedAt = block.endedAt ?? epochNow();
@@ -354,17 +425,22 @@ export class Watchdog {
   }
 
   /**
-   * The main thread asked for a flush: it is most likely exiting. A block waiting for its
-   * measurement is finished now, one still running gets its duration so far, and no new block is
-   * opened (nor the inspector touched) until the heartbeat moves again.
+   * The main thread asked for a flush: it is most likely exiting. A capture still waiting is
+   * abandoned, a block waiting for its measurement is finished now, one still running gets its
+   * duration so far, and no new block is opened (nor the inspector touched) until the heartbeat
+   * moves again.
    */
   onFlush(): void {
     try {
+      // before the flush is acknowledged and the main thread goes on to exit
+      abandonCapture();
       this.quietUntilSeqChanges = Atomics.load(this.i32, I.beatSeq);
       const open = this.open;
-      if (!open || open.capturing) return;
-      if (open.endedAt !== null) this.finish(open, open.measured);
-      else if (open.announced) this.emitProgress(open, epochNow());
+      if (!open) return;
+      // (the abandoned capture's outcome comes later and finds the block closed or announced)
+      open.capturing = false;
+      if (open.measured || open.endedAt !== null) this.finish(open, open.measured);
+      else this.emitProgress(open, epochNow());
     } catch (err) {
       this.deps.warn(`block watchdog failed at flush: ${(err as Error).message}`);
     }

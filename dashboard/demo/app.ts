@@ -27,7 +27,8 @@ let served = 0;
 const server = createServer((req, res) => {
   served++;
   if (req.url === '/report') {
-    crunchReportSynchronously(150 + Math.round(Math.random() * 350));
+    // 300-600 ms: long enough that the agent promises a live stack even on a starved machine
+    crunchReportSynchronously(300 + Math.round(Math.random() * 300));
     res.end('report\n');
   } else if (req.url === '/config') {
     res.end(`config ${loadConfigFromDisk()}\n`);
@@ -52,6 +53,8 @@ function startMetricsPoller(): void {
 
 server.listen(0, '127.0.0.1', () => {
   const traffic = setInterval(() => callSelf('/'), 100);
+  // the first one early, so the blocks view has its entry within seconds of the start
+  const firstReport = setTimeout(() => callSelf('/report'), 1_000);
   const reports = setInterval(() => callSelf('/report'), 3_000);
   const configs = setInterval(() => callSelf('/config'), 2_000);
   startMetricsPoller();
@@ -71,6 +74,7 @@ server.listen(0, '127.0.0.1', () => {
   );
   shutdown.step('stop traffic', () => {
     clearInterval(traffic);
+    clearTimeout(firstReport);
     clearInterval(reports);
     clearInterval(configs);
   });

@@ -2,11 +2,23 @@
 // native code, forever, or not at all; the recording says what happened.
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { runNode, readRecording, tempDir, FIXTURES } from '../helpers/run-node.js';
 import type { BlockEvent, Frame, Message } from '../../shared/protocol.js';
 import { firstUserFrame } from '../../shared/stack.js';
 
 const THRESHOLD_MS = 100;
+/**
+ * A bound in ms for a quiet machine, or for one with more runnable threads than CPUs (load average
+ * over the core count), where a thread that is due can wait tens of ms for a CPU: the main thread
+ * between its callback and the next heartbeat (so the agent's measured block is longer than the
+ * app's own clock of its loop, and starts earlier), the worker before it looks. The agent's figures
+ * are still right then (the loop really was held up that long); the bounds only say how far the
+ * scheduler may move them.
+ */
+function bound(quietMs: number, loadedMs: number): number {
+  return loadavg()[0]! > cpus().length ? loadedMs : quietMs;
+}
 /**
  * Timing tests run again (twice at most) when they fail: on this 2-core machine other test runs
  * can starve the app's thread for longer than the threshold, which is a real stall, not a bug.
@@ -65,7 +77,8 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
       expect(appMs).toBeGreaterThanOrEqual(300);
       // (within a few ms on a quiet machine; the slack is for a loaded one, where the main
       // thread can lose the CPU between the end of the callback and the next heartbeat)
-      expect(Math.abs(end.durationMs - appMs)).toBeLessThan(30);
+      expect(end.durationMs - appMs).toBeGreaterThan(-5);
+      expect(end.durationMs - appMs).toBeLessThan(bound(30, 150));
       expect(end.native).toBe(false);
       expect(end.stackKind).toBe('live');
       expect(top(end.stack)?.functionName).toBe('spinInTimeout');
@@ -80,14 +93,14 @@ describe('a 300 ms busy loop in a setTimeout callback', () => {
       const first = all.find((b) => !b.ended);
       expect(first, 'an ended:false message while it lasted').toBeDefined();
       const latency = first!.ts - end.startedAt;
-      expect(latency).toBeLessThanOrEqual(THRESHOLD_MS + 50);
-      expect(first!.ts - appFrom).toBeLessThanOrEqual(THRESHOLD_MS + 50);
+      expect(latency).toBeLessThanOrEqual(THRESHOLD_MS + bound(50, 250));
+      expect(first!.ts - appFrom).toBeLessThanOrEqual(THRESHOLD_MS + bound(50, 250));
       // on a loaded machine the first try may find the thread between callbacks; the live stack
       // then comes with a later ended:false message
       const live = all.find((b) => !b.ended && b.stackKind === 'live');
       expect(top(live!.stack)?.functionName).toBe('spinInTimeout');
       // the agent's start is within a heartbeat of the app's
-      expect(Math.abs(end.startedAt - appFrom)).toBeLessThan(20);
+      expect(Math.abs(end.startedAt - appFrom)).toBeLessThan(bound(20, 150));
       observed.push(`${agent}: detected ${latency.toFixed(1)} ms after start, duration ${end.durationMs.toFixed(1)} ms vs ${appMs} ms seen by the app (error ${(end.durationMs - appMs).toFixed(1)}), capture ${end.captureMs!.toFixed(2)} ms`);
     });
   }
@@ -104,7 +117,8 @@ describe('a block in the first loop turn', () => {
       const appMs = Number(seen![1]);
       const end = blockCovering(blocks(readRecording(record)), Number(seen![2]), appMs).find((b) => b.ended);
       expect(end, 'the block of the first turn').toBeDefined();
-      expect(Math.abs(end!.durationMs - appMs)).toBeLessThan(30);
+      expect(end!.durationMs - appMs).toBeGreaterThan(-5);
+      expect(end!.durationMs - appMs).toBeLessThan(bound(30, 150));
     });
   }
 });
@@ -168,7 +182,8 @@ describe('a block inside native code', () => {
     }
     const end = all.find((b) => b.ended);
     expect(end).toBeDefined();
-    expect(Math.abs(end!.durationMs - took)).toBeLessThan(25);
+    expect(end!.durationMs - took).toBeGreaterThan(-5);
+    expect(end!.durationMs - took).toBeLessThan(bound(25, 150));
     const first = all.find((b) => !b.ended);
     expect(first).toBeDefined();
     // the sync I/O wrappers name the call, and the main thread's measurement its caller
@@ -219,6 +234,7 @@ describe('an app that does not block', () => {
     }
     const end = all.find((b) => b.ended && b.id === seen!.id);
     expect(end, 'the final block is written before the exit').toBeDefined();
-    expect(Math.abs(end!.durationMs - 300)).toBeLessThan(40);
+    expect(end!.durationMs - 300).toBeGreaterThan(-5);
+    expect(end!.durationMs - 300).toBeLessThan(bound(40, 150));
   });
 });
