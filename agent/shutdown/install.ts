@@ -1,25 +1,33 @@
 // Follows every way a process ends: SIGTERM/SIGINT/SIGHUP, process.exit(), a drained loop, an
 // uncaught exception or rejection, and the cleanup API. Transparency first: the app and its
-// libraries must observe the same signal and exit listeners as without the agent (signal-exit
-// re-raises a signal only when its own listeners are all there is). So the agent watches through
-// process.emit (process-observer.ts) and holds a signal listener only while the app has none for
-// that signal: a signal then arrives at the agent alone, which records, flushes, steps aside and
-// re-raises it so the process dies by it as it would have. That lone listener is hidden from
-// process.listeners() and friends (listener-visibility.ts) and taken out before the app's first
-// listener for the signal is added, so counts and the max-listeners warning are the app's own.
-// Nothing here listens for 'uncaughtException' or 'unhandledRejection': either would change
-// what Node does with the error.
+// libraries must observe the same signal and exit listeners, and the same stacks, as without the
+// agent (signal-exit re-raises a signal only when its own listeners are all there is; a wrapper
+// around process.emit would be one more frame in the stack of every listener that throws). So:
+// - the agent makes each signal's handle when Node would (signal-handles.ts, through Node's own
+//   function), and the handle tells it a signal arrived before any listener runs, without a
+//   frame of its own;
+// - while the app has no listener for a signal, the agent holds its handle with no listener at
+//   all: a signal then is the agent's alone, which records, flushes, steps aside and re-raises
+//   it so the process dies by it as it would have. process.listeners(), listenerCount(),
+//   process.emit('SIGTERM') and the max-listeners warning are the app's own;
+// - process.exit() and a crash are seen where they set process._exiting (exiting-hook.ts), a
+//   drained loop at 'beforeExit', the exit code at a listener put after the app's 'exit' ones.
+// The agent's listeners (newListener, removeListener, beforeExit, exit, uncaughtExceptionMonitor)
+// go into process's listener table without events (raw-listeners.ts) and are hidden from
+// process.listeners() and friends (listener-visibility.ts). Nothing here listens for
+// 'uncaughtException' or 'unhandledRejection': either would change what Node does with the error.
 import type { AgentContext } from '../context.js';
 import type { ResourceTracker } from '../resources/tracker.js';
 import { captured } from '../captured.js';
 import { publishObserver, currentObserver } from './bridge.js';
 import { exitOrigin, type ExitOrigin } from './exit-caller.js';
+import { watchExiting } from './exiting-hook.js';
 import { ShutdownRecorder } from './recorder.js';
 import { createStepAside } from './step-aside.js';
-import { AFTER, PASS, SKIP, observeProcessEmit, type BeforeResult } from './process-observer.js';
 import { hideFromListenerQueries } from './listener-visibility.js';
+import { rawAdd, rawDetach, rawRemove, rawRestore, rawTableAvailable, type Listener } from './raw-listeners.js';
 import { watchSelfKill } from './self-kill.js';
-import { makeSignalHandle, nodeSignalHooks, rebindSignalHandle } from './signal-handles.js';
+import { makeSignalHandle, nodeSignalHooks } from './signal-handles.js';
 
 export interface ShutdownHandle {
   uninstall(): void;
@@ -37,11 +45,7 @@ const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 type FollowedSignal = (typeof SIGNALS)[number];
 const isFollowed = (event: unknown): event is FollowedSignal => (SIGNALS as readonly unknown[]).includes(event);
 
-const WATCHED = new Set<string>([...SIGNALS, 'exit', 'beforeExit', 'uncaughtExceptionMonitor', 'newListener', 'removeListener']);
-
 function noop(): void {}
-
-type Listener = (...args: unknown[]) => unknown;
 
 /** The code Node will exit with, read as late as the 'exit' event allows. */
 function exitCode(fromEvent: unknown): number | null {
@@ -56,37 +60,53 @@ const rawListeners = (event: string): Listener[] => captured.rawListeners.call(p
 export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, finalSample: () => void): ShutdownHandle {
   let installed = true;
   const recorder = new ShutdownRecorder(ctx, tracker, finalSample);
+  const node = nodeSignalHooks();
+  /** The agent's listeners on process: never the app's to see or count. */
+  const hidden = new Set<Listener>();
 
   /** Set once the agent lets a signal kill the process: its listener must not come back then. */
   let reraising = false;
-  /** The signal process.emit is dispatching now, and whether Node sent it (emit(sig, sig)) or the app called emit. */
-  let dispatching: { signal: string; real: boolean } | null = null;
-  /** What `dispatching` was before, for emits inside emits. */
-  const dispatchStack: ({ signal: string; real: boolean } | null)[] = [];
-  /** True while the agent adds or removes its own listener: those events are not the app's. */
-  let ownChange = false;
-  const node = nodeSignalHooks();
+  /** The signal whose handle fired in this turn (cleared once its listeners have run). */
+  let dispatching: string | null = null;
 
-  const hasLone = (signal: string): boolean => rawListeners(signal).includes(lone);
   const appCount = (event: string): number => {
-    const list = rawListeners(event);
-    return list.includes(lone) ? list.length - 1 : list.length;
+    let n = 0;
+    for (const f of rawListeners(event)) if (!hidden.has(f)) n++;
+    return n;
   };
-  const own = (fn: () => void): void => {
-    const was = ownChange;
-    ownChange = true;
-    try {
-      ctx.internal(fn);
-    } finally {
-      ownChange = was;
-    }
+  /** Node's signal listeners are still there (an app's removeAllListeners() takes them too). */
+  const nodeFollows = (): boolean => node.start !== null && node.stop !== null && rawListeners('newListener').some((f) => f.name === 'startListeningIfSignal');
+
+  /**
+   * Gives the signal a handle, as Node would for its first listener, that tells the agent a
+   * signal arrived before any listener runs. The handle calls process.emit as it is now (a
+   * library's replacement included), as Node's would.
+   */
+  const makeHandle = (signal: FollowedSignal): void => {
+    ctx.internal(() =>
+      makeSignalHandle(
+        signal,
+        process.emit as unknown as Parameters<typeof makeSignalHandle>[1],
+        () => onSignal(signal),
+        node,
+      ),
+    );
   };
-  const removeLone = (signal: string): void => {
-    if (hasLone(signal)) own(() => captured.off.call(process, signal, lone));
+  const closeHandle = (signal: string): void => {
+    // Node's stop closes the handle only when nobody listens (listenerCount, without the agent's).
+    if (node.stop) ctx.internal(() => node.stop!(signal));
   };
-  const addLone = (signal: string): void => {
-    if (!installed || reraising || stepAside.active || appCount(signal) > 0 || hasLone(signal)) return;
-    own(() => captured.prependListener.call(process, signal, lone));
+
+  /** Signals the app has no listener for, whose handle the agent holds: a signal there is the agent's alone. */
+  const bare = new Set<string>();
+  const removeBare = (signal: string): void => {
+    if (!bare.delete(signal)) return;
+    if (appCount(signal) === 0) closeHandle(signal);
+  };
+  const addBare = (signal: string): void => {
+    if (!installed || reraising || stepAside.active || appCount(signal) > 0 || bare.has(signal) || !nodeFollows()) return;
+    bare.add(signal);
+    makeHandle(signal as FollowedSignal);
   };
 
   /** The signal is the agent's alone: record the end, step aside, let it kill the process. */
@@ -98,7 +118,7 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
       // a failed record must not keep alive a process the signal kills
     }
     reraising = true;
-    removeLone(signal);
+    removeBare(signal);
     if (kill) captured.kill.call(process, process.pid, signal);
   };
 
@@ -107,141 +127,113 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     else recorder.begin(signal as FollowedSignal, null);
   };
 
-  // Present only while the app has no listener for the signal, so when it runs it is alone.
-  function lone(signal: unknown): void {
+  /** A signal arrived at a handle the agent made, before any listener runs. */
+  const onSignal = (signal: FollowedSignal): void => {
+    if (!installed) return;
+    dispatching = signal;
+    // Nothing runs after the dispatch here: cleared once its listeners have run.
+    captured.queueMicrotask(() => {
+      if (dispatching === signal) dispatching = null;
+    });
+    noteSignal(signal);
+    // Nobody listens: the process dies by it, as it would have without the agent's handle.
+    if (bare.has(signal) && appCount(signal) === 0) dieBy(signal, true);
+  };
+
+  // Runs before Node's own newListener listener, which would make a signal's handle.
+  function onNewListener(event: unknown): void {
     try {
-      const name = String(signal);
-      if (dispatching && dispatching.signal === name) {
-        // The app called process.emit('SIGTERM') itself: without the agent nothing would happen.
-        if (!dispatching.real) return;
-      } else {
-        // Dispatched by an emit that does not go through the agent's (replaced under it).
-        noteSignal(name);
-      }
-      dieBy(name, true);
+      if (!installed || !isFollowed(event) || !nodeFollows()) return;
+      // The handle the agent holds now serves the app's listener; without one, the agent makes it.
+      if (!bare.delete(event) && appCount(event) === 0) makeHandle(event);
+    } catch {
+      // never into the app
+    }
+  }
+  // Runs after Node's own removeListener listener, which closes the handle of a signal nobody
+  // listens to any more: the agent holds one again, so the next signal is still recorded and
+  // still kills the process.
+  function onRemoveListener(event: unknown): void {
+    try {
+      if (installed && isFollowed(event) && appCount(event) === 0) addBare(event);
+    } catch {
+      // never into the app
+    }
+  }
+
+  let origin: ExitOrigin | null = null;
+  /** Puts the end listener after every 'exit' listener of the app's, just before 'exit' is emitted. */
+  const armExitEnd = (): void => {
+    rawRemove('exit', onExitEnd);
+    rawAdd('exit', onExitEnd, false);
+  };
+  // process.exit() or a crash, just before 'exit' is emitted.
+  const onExiting = (): void => {
+    if (!installed) return;
+    origin = exitOrigin(ctx.frameOptions);
+    if (!recorder.active && !recorder.finished) recorder.begin(origin.viaExit ? 'exit' : 'beforeExit', null);
+    armExitEnd();
+  };
+  // After the app's 'exit' listeners, which may have changed process.exitCode.
+  function onExitEnd(code: unknown): void {
+    try {
+      if (!installed) return;
+      if (!recorder.active && !recorder.finished) recorder.begin('beforeExit', null);
+      recorder.end({ code: exitCode(code), signal: null, exitCaller: origin?.caller ?? null });
     } catch {
       // never into the app
     }
   }
 
   let extraTurn = false;
-  const exitOrigins: ExitOrigin[] = [];
-
-  const before = (event: string, args: IArguments): BeforeResult => {
-    if (!installed) return PASS;
-    const target = args[1];
-    if (event === 'newListener' || event === 'removeListener') {
-      if (!isFollowed(target)) return PASS;
-      if (ownChange) {
-        // The agent's own listener: the app's newListener/removeListener listeners would not have
-        // seen it; Node's own (the signal's handle) must.
-        if (!node.start || !node.stop) return PASS;
-        if (event === 'newListener') makeHandle(target);
-        else node.stop(target);
-        return SKIP;
-      }
-      if (event === 'newListener') {
-        // Out before the app's listener is added: the app's count and warning are its own.
-        if (args[2] !== lone) removeLone(target);
-        if (appCount(target) === 0) makeHandle(target);
-        return PASS;
-      }
-      // The app's removeAllListeners() took the agent's listener: it was never the app's to see.
-      if (args[2] === lone) {
-        own(() => captured.prependListener.call(process, target, lone));
-        return SKIP;
-      }
-      return AFTER;
-    }
-    if (isFollowed(event)) {
-      // Node calls it as emit(sig, sig, signum); the app, as emit(sig).
-      const real = target === event;
-      const prev = dispatching;
-      dispatching = { signal: event, real };
-      dispatchStack.push(prev);
-      if (real || appCount(event) > 0) noteSignal(event);
-      return AFTER;
-    }
-    if (event === 'exit') {
-      const origin = exitOrigin(ctx.frameOptions);
-      exitOrigins.push(origin);
-      if (!recorder.active && !recorder.finished) recorder.begin(origin.viaExit ? 'exit' : 'beforeExit', null);
-      return AFTER;
-    }
-    if (event === 'beforeExit') {
+  function onBeforeExit(): void {
+    try {
+      if (!installed) return;
       // A signal that arrived in the loop's last turn sits unread in libuv's signal pipe (Node's
       // signal handles are unref'd): without the agent the process would have died by it. One
       // more, empty, loop turn dispatches it to the agent's listener, which re-raises it. Only
       // when the app has no beforeExit listener of its own, so nothing of the app sees the turn.
-      if (!extraTurn && appCount('beforeExit') === 0 && SIGNALS.some((s) => hasLone(s))) {
+      if (!extraTurn && appCount('beforeExit') === 0 && SIGNALS.some((s) => bare.has(s))) {
         extraTurn = true;
         tracker.ownResource(ctx.internal(() => captured.setImmediate(noop)), 'Immediate');
-        return PASS;
+        return;
       }
       if (!recorder.active && !recorder.finished) recorder.begin('beforeExit', null);
-      return PASS;
+      armExitEnd();
+      // If the app's beforeExit listeners give the loop more work, the end listener leaves again
+      // at the next turn (it would count towards the app's max-listeners warning for 'exit').
+      const out = ctx.internal(() => captured.setImmediate(() => rawRemove('exit', onExitEnd)));
+      out.unref();
+    } catch {
+      // never into the app
     }
-    if (event === 'uncaughtExceptionMonitor') {
-      // Fatal when nobody handles it, what Node itself checks next.
-      if (appCount('uncaughtException') === 0 && !process.hasUncaughtExceptionCaptureCallback()) {
-        recorder.crashed(args[1], args[2] === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException');
-      }
-    }
-    return PASS;
-  };
-  const after = (event: string, args: IArguments): void => {
-    if (event === 'removeListener') {
-      // The app's last listener for the signal is gone: the agent's comes back, so the next
-      // signal is still recorded and still kills the process.
-      if (appCount(args[1] as string) === 0) addLone(args[1] as string);
-      return;
-    }
-    if (isFollowed(event)) {
-      dispatching = dispatchStack.pop() ?? null;
-      return;
-    }
-    if (event === 'exit') {
-      const origin = exitOrigins.pop();
-      // The app's 'exit' listeners have run and may have changed process.exitCode.
-      recorder.end({ code: exitCode(args[1]), signal: null, exitCaller: origin?.caller ?? null });
-    }
-  };
-
-  const emitObserver = observeProcessEmit(WATCHED, { before, after });
-
-  /**
-   * Makes the handle of a signal that has none, as Node would for the first listener. When Node
-   * would bind the agent's wrapper, the handle calls the emit beneath it and the agent's hook
-   * first, without a frame of the agent's between the signal and the app's listeners.
-   */
-  function makeHandle(signal: FollowedSignal): void {
-    if (process.emit !== (emitObserver.emit as unknown)) {
-      node.start?.(signal);
-      return;
-    }
-    makeSignalHandle(
-      signal,
-      emitObserver.previous,
-      () => {
-        if (!installed) return;
-        // Nothing runs after the dispatch here: cleared once its listeners have run.
-        const now = { signal, real: true };
-        dispatching = now;
-        captured.queueMicrotask(() => {
-          if (dispatching === now) dispatching = null;
-        });
-        noteSignal(signal);
-      },
-      node,
-    );
   }
-  const visibility = hideFromListenerQueries(lone as Listener);
+
+  function onMonitor(error: unknown, kind: unknown): void {
+    try {
+      // Fatal when nobody handles it, what Node itself checks next.
+      if (installed && appCount('uncaughtException') === 0 && !process.hasUncaughtExceptionCaptureCallback()) {
+        recorder.crashed(error, kind === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException');
+      }
+    } catch {
+      // never into the app
+    }
+  }
+
+  for (const f of [onNewListener, onRemoveListener, onExitEnd, onBeforeExit, onMonitor] as Listener[]) hidden.add(f);
+  const visibility = hideFromListenerQueries(hidden);
+  rawAdd('newListener', onNewListener as Listener, true);
+  rawAdd('removeListener', onRemoveListener as Listener, false);
+  rawAdd('beforeExit', onBeforeExit as Listener, true);
+  rawAdd('uncaughtExceptionMonitor', onMonitor as Listener, false);
+  const exiting = watchExiting(onExiting);
+
   const selfKill = watchSelfKill((signal) => {
     // No listener of the app's: the signal kills the process. Also when the agent's listener is
-    // not there (stepped aside, or a library put back an emit from before the agent).
+    // not there (stepped aside).
     if (!installed || reraising || !isFollowed(signal) || appCount(signal) > 0) return;
     // signal-exit re-raising the signal it is handling: already noted.
-    if (dispatching?.signal !== signal) noteSignal(signal);
+    if (dispatching !== signal) noteSignal(signal);
     dieBy(signal, false);
   });
 
@@ -249,19 +241,26 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     ctx,
     SIGNALS,
     {
-      alone: (signal) => hasLone(signal) && appCount(signal) === 0,
-      remove: removeLone,
-      restore: addLone,
+      alone: (signal) => bare.has(signal) && appCount(signal) === 0,
+      remove: removeBare,
+      restore: addBare,
     },
     () => installed,
   );
   const mainBlocked = (): void => stepAside.mainBlocked();
 
   for (const signal of SIGNALS) {
-    // Listeners the app added before start(): their handle calls the emit of that time, which
-    // does not pass through the agent's. Re-create it so that it does.
-    if (appCount(signal) > 0) rebindSignalHandle(signal, node, (fn) => own(fn));
-    else addLone(signal);
+    if (appCount(signal) === 0) {
+      addBare(signal);
+      continue;
+    }
+    // Listeners the app added before start(): their handle was made without the agent's hook.
+    // Out of the table for a moment (no event), so that Node closes it; a new one; back in.
+    if (!rawTableAvailable() || !nodeFollows()) continue;
+    const entry = rawDetach(signal);
+    closeHandle(signal);
+    makeHandle(signal);
+    rawRestore(signal, entry);
   }
   Object.defineProperty(globalThis, Symbol.for(MAIN_BLOCKED_KEY), { value: mainBlocked, configurable: true, enumerable: false, writable: true });
   publishObserver(recorder);
@@ -270,9 +269,14 @@ export function installShutdown(ctx: AgentContext, tracker: ResourceTracker, fin
     mainBlocked,
     uninstall(): void {
       if (!installed) return;
-      for (const signal of SIGNALS) removeLone(signal);
+      for (const signal of SIGNALS) removeBare(signal);
       installed = false;
-      emitObserver.uninstall();
+      rawRemove('newListener', onNewListener as Listener);
+      rawRemove('removeListener', onRemoveListener as Listener);
+      rawRemove('beforeExit', onBeforeExit as Listener);
+      rawRemove('uncaughtExceptionMonitor', onMonitor as Listener);
+      rawRemove('exit', onExitEnd as Listener);
+      exiting.uninstall();
       visibility.uninstall();
       selfKill.uninstall();
       if (currentObserver() === recorder) publishObserver(undefined);

@@ -1,28 +1,33 @@
-// The agent listens for a signal only while the app does not (see install.ts): its listener is
-// then the only one, and an app or library asking process.listeners('SIGTERM') must still see
-// none, as it would without the agent. signal-exit, for one, re-raises a signal only when its
-// own listeners are all there is. These replacements answer as if the agent's listener were not
-// there; every other emitter, and every other event, gets the original answer.
+// The agent's listeners on process (install.ts: a signal's while the app has none, and its hooks
+// on newListener, removeListener, beforeExit, exit and uncaughtExceptionMonitor) are not the
+// app's: an app or library asking process.listeners('SIGTERM') must see what it would without the
+// agent (signal-exit, for one, re-raises a signal only when its own listeners are all there is),
+// and process.removeAllListeners() must not take them, nor tell the app's removeListener
+// listeners about them. These replacements answer as if the agent's listeners were not there;
+// every other emitter gets the original answer.
 import { EventEmitter } from 'node:events';
 import { captured } from '../captured.js';
 import { mirrorFunction } from '../mirror-function.js';
-
-type Listener = (...args: unknown[]) => unknown;
+import { rawAdd, rawRemove, type Listener } from './raw-listeners.js';
 
 // Taken at agent load like the functions in captured.ts (not offered there).
 const protoEventNames = EventEmitter.prototype.eventNames;
+const protoRemoveAll = EventEmitter.prototype.removeAllListeners;
 
 export interface ListenerVisibility {
   uninstall(): void;
 }
 
-const KEYS = ['listeners', 'rawListeners', 'listenerCount', 'eventNames'] as const;
+const KEYS = ['listeners', 'rawListeners', 'listenerCount', 'eventNames', 'removeAllListeners'] as const;
 
-/** Hides `hidden` from process's listener queries until uninstall(). */
-export function hideFromListenerQueries(hidden: Listener): ListenerVisibility {
-  const without = (list: Listener[]): Listener[] => (list.includes(hidden) ? list.filter((f) => f !== hidden) : list);
-  const own = (emitter: unknown, type: unknown): boolean =>
-    emitter === process && (captured.rawListeners.call(process, type as string) as Listener[]).includes(hidden);
+/** Hides the listeners in `hidden` (a live set) from process's listener methods until uninstall(). */
+export function hideFromListenerQueries(hidden: ReadonlySet<Listener>): ListenerVisibility {
+  const without = (list: Listener[]): Listener[] => (list.some((f) => hidden.has(f)) ? list.filter((f) => !hidden.has(f)) : list);
+  const hiddenIn = (type: unknown): number => {
+    let n = 0;
+    for (const f of captured.rawListeners.call(process, type as string) as Listener[]) if (hidden.has(f)) n++;
+    return n;
+  };
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each keeps its original's signature
   const replacements: Record<(typeof KEYS)[number], (this: unknown, ...args: any[]) => unknown> = {
@@ -37,9 +42,9 @@ export function hideFromListenerQueries(hidden: Listener): ListenerVisibility {
     listenerCount: function listenerCount(this: unknown, type: string | symbol, listener?: unknown) {
       const n = Reflect.apply(captured.listenerCount, this, arguments) as number;
       try {
-        if (!own(this, type)) return n;
-        if (listener === hidden) return 0;
-        return listener === undefined || listener === null ? n - 1 : n;
+        if (this !== process) return n;
+        if (listener !== undefined && listener !== null) return hidden.has(listener as Listener) ? 0 : n;
+        return n - hiddenIn(type);
       } catch {
         return n;
       }
@@ -48,12 +53,39 @@ export function hideFromListenerQueries(hidden: Listener): ListenerVisibility {
       const names = Reflect.apply(protoEventNames, this, arguments) as (string | symbol)[];
       if (this !== process) return names;
       try {
-        return names.filter((name) => {
-          const list = captured.rawListeners.call(process, name) as Listener[];
-          return !(list.length === 1 && list[0] === hidden);
-        });
+        return names.filter((name) => (captured.rawListeners.call(process, name) as Listener[]).some((f) => !hidden.has(f)));
       } catch {
         return names;
+      }
+    },
+    // The agent's listeners are taken out first (no 'removeListener' event for them) and put
+    // back after, where they were.
+    removeAllListeners: function removeAllListeners(this: unknown, type?: string | symbol) {
+      if (this !== process) return Reflect.apply(protoRemoveAll, this, arguments);
+      const taken: [string, Listener, boolean][] = [];
+      try {
+        const types = arguments.length === 0 ? (Reflect.apply(protoEventNames, process, []) as (string | symbol)[]) : [type];
+        for (const t of types) {
+          if (typeof t !== 'string') continue;
+          const list = captured.rawListeners.call(process, t) as Listener[];
+          list.forEach((f, i) => {
+            if (hidden.has(f)) taken.push([t, f, i === 0 && list.length > 1]);
+          });
+        }
+        for (const [t, f] of taken) rawRemove(t, f);
+      } catch {
+        // the app's call still runs
+      }
+      try {
+        return Reflect.apply(protoRemoveAll, this, arguments);
+      } finally {
+        for (const [t, f, first] of taken) {
+          try {
+            if (!(captured.rawListeners.call(process, t) as Listener[]).includes(f)) rawAdd(t, f, first);
+          } catch {
+            // never into the app
+          }
+        }
       }
     },
   };

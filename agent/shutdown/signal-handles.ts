@@ -1,17 +1,15 @@
 // Node gives a signal its handle when the signal gets its first listener and closes it when the
 // last one goes; both happen in listeners Node registered on process at bootstrap
 // ('newListener': startListeningIfSignal, 'removeListener': stopListeningIfSignal). The handle
-// calls the process.emit that was current when it was made. The agent calls these two directly
-// when it adds or removes its own listener, so the app's newListener/removeListener listeners do
-// not see the agent's, and to re-make a handle made before the agent was started.
-import { EventEmitter } from 'node:events';
+// calls the process.emit that was current when it was made. The agent makes the handles itself,
+// through Node's own function, so that a handle tells it a signal arrived, and closes the one it
+// made for its own listener with Node's.
 import { constants } from 'node:os';
 import { captured } from '../captured.js';
 
 type Listener = (...args: unknown[]) => unknown;
 
 // Taken at agent load like the functions in captured.ts.
-const protoGetMaxListeners = EventEmitter.prototype.getMaxListeners;
 
 export interface NodeSignalHooks {
   start: ((signal: string) => void) | null;
@@ -28,32 +26,12 @@ export function nodeSignalHooks(): NodeSignalHooks {
   return { start: named('newListener', 'startListeningIfSignal'), stop: named('removeListener', 'stopListeningIfSignal') };
 }
 
-/**
- * Re-makes the handle of a signal the app already listens to, so that it calls the current
- * process.emit: takes the app's listeners out and puts the same functions back in the same order
- * (once() wrappers included), inside `own` so the app sees no event. Between the two the signal
- * has its default action for the few microseconds this takes. Skipped when the app has more
- * listeners than its limit (putting them back would print Node's warning again) or when Node's
- * hooks are not found.
- */
-export function rebindSignalHandle(signal: string, node: NodeSignalHooks, own: (fn: () => void) => void): boolean {
-  if (!node.start || !node.stop) return false;
-  const list = (captured.rawListeners.call(process, signal) as Listener[]).slice();
-  const max = protoGetMaxListeners.call(process);
-  if (list.length === 0 || (max > 0 && list.length > max)) return false;
-  own(() => {
-    for (let i = list.length - 1; i >= 0; i--) captured.off.call(process, signal, list[i]!);
-    for (const fn of list) captured.on.call(process, signal, fn);
-  });
-  return true;
-}
-
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
 /**
- * Makes the signal's handle (it must have none now) call `target` directly, with `beforeDispatch`
- * run first, instead of through the agent's emit wrapper: a listener that throws then shows the
- * same stack as without the agent (a wrapper is one more frame in it). The handle calls a bound
+ * Makes the signal's handle (it must have none now) call `target` with `beforeDispatch` run
+ * first, without a frame of the agent's: a listener that throws then shows the same stack as
+ * without the agent (a wrapper is one more frame in it). The handle calls a bound
  * Reflect.apply, which V8 leaves out of stack traces; the hook runs while Reflect.apply reads the
  * length of the argument list, and has returned before any listener runs. The handle passes the
  * signal's number as a last argument, as Node's does.

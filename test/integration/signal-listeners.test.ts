@@ -69,6 +69,39 @@ describe('what the app sees of process listeners', () => {
   });
 });
 
+describe('no frame and no listener of the agent where the app looks', () => {
+  it("the stacks seen by the app's process listeners are the same", async () => {
+    const { without, withAgent } = await compare('listeners-frames.cjs', { args: ['frames'], signals: [{ signal: 'SIGTERM', afterMs: 20 }] });
+    expect(without.result.code).toBe(0);
+    for (const label of ['SIGTERM', 'warning', 'custom', 'beforeExit', 'exit']) expect(without.result.stdout).toContain(`${label}\n`);
+    expect(withAgent.result.stdout).not.toContain('loopscope');
+    expect(withAgent.start?.trigger).toBe('SIGTERM');
+    expect(withAgent.end).toMatchObject({ exit: { code: 0, signal: null } });
+  });
+
+  it('removeAllListeners() takes and reports only the app\'s listeners; a SIGTERM is still followed after it', async () => {
+    const { without, withAgent } = await compare('listeners-frames.cjs', { args: ['remove-all'], signals: [{ signal: 'SIGTERM', afterMs: 20 }] });
+    expect(without.result.stdout).toContain('removed exit\n');
+    expect(without.result.stdout).toContain('SIGTERM\n');
+    expect(withAgent.start?.trigger).toBe('SIGTERM');
+    expect(withAgent.end).toMatchObject({ exit: { code: 0, signal: null } });
+  });
+
+  it("the app's own process.emit('SIGTERM') does nothing when it has no listener", async () => {
+    const { without, withAgent } = await compare('listeners-frames.cjs', { args: ['fake-emit'] });
+    expect(without.result).toMatchObject({ code: 0, signal: null, stdout: 'emit returned false\nstill here\n' });
+    // The app's emit is not a signal: the shutdown starts when the loop drains.
+    expect(withAgent.start?.trigger).toBe('beforeExit');
+    expect(withAgent.end).toMatchObject({ exit: { code: 0, signal: null } });
+  });
+
+  it("an exit code set by an 'exit' listener added late is the one recorded", async () => {
+    const { without, withAgent } = await compare('listeners-frames.cjs', { args: ['late-exit-code'] });
+    expect(without.result).toMatchObject({ code: 5, stdout: 'first exit listener\nlate exit listener\n' });
+    expect(withAgent.end).toMatchObject({ exit: { code: 5, signal: null } });
+  });
+});
+
 describe("an app that patches process.on and the timers", () => {
   async function hangRun(agent: boolean) {
     const record = join(tempDir('loopscope-patched-'), 'rec.ndjson');
